@@ -1,0 +1,47 @@
+# Build the book and run the tests from a fresh clone: see README.md.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.wdc-installed
+RECORDS := $(CURDIR)/_build/verdicts
+JB := $(VENV)/bin/jupyter-book
+
+.PHONY: all book test notebooks bench unit nbval lint strict-book clean
+all: book
+
+# (Re)install only when the package metadata or the pinned versions change.
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c requirements/constraints.txt "torch==2.13.0" -e ".[book,test]"
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(PY) scripts/guard_cache.py
+	WDC_RECORD_DIR=$(RECORDS) $(JB) build . --keep-going
+	@echo "Book written to _build/html/index.html"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+unit: $(STAMP)
+	$(PY) -m pytest tests
+
+nbval: $(STAMP)
+	$(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 --sanitize-with tests/nbval_sanitize.cfg book
+
+strict-book: $(STAMP)
+	$(PY) scripts/guard_cache.py
+	WDC_RECORD_DIR=$(RECORDS) $(JB) build . -W -n --keep-going
+	$(PY) scripts/check_dashboard.py
+
+test: lint unit nbval strict-book
+
+notebooks: $(STAMP)
+	$(PY) scripts/notebooks.py execute
+
+bench: $(STAMP)
+	$(PY) scripts/notebooks.py bench
+
+clean:
+	rm -rf _build

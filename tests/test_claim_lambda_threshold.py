@@ -1,0 +1,67 @@
+"""The dmf-lambda-threshold check passes, and fails when a prediction or the code is wrong."""
+
+import numpy as np
+import pytest
+
+from wdcompanion import dmf
+from wdcompanion.claims import lambda_threshold
+
+
+@pytest.fixture(scope="module")
+def result():
+    return lambda_threshold.run("small")
+
+
+def test_check_passes(result):
+    assert result.verdict.passed, result.verdict.report()
+    assert result.verdict.n_cases > 300
+    below = [r for r in result.collapse_rows if r["side"] == "below"]
+    above = [r for r in result.collapse_rows if r["side"] == "above"]
+    assert all(r["norm_found"] > 0.05 for r in below)
+    assert all(r["norm_found"] < 1e-12 for r in above)
+
+
+def test_numerical_threshold_is_independent_of_the_closed_form(monkeypatch):
+    expected = lambda_threshold.numerical_threshold(1.7, 4)
+    monkeypatch.setattr(dmf, "critical_lambda", lambda y, depth: 123.0)
+    assert lambda_threshold.numerical_threshold(1.7, 4) == expected
+
+
+def _failed_names(verdict):
+    return [c.name for c in verdict.comparisons if not c.passed]
+
+
+def test_wrong_threshold_exponent_fails(monkeypatch):
+    original = dmf.critical_lambda
+
+    def wrong(y, depth):  # exponent 2L/L instead of 2(L-1)/L
+        if depth < 3:
+            return original(y, depth)
+        a = np.abs(np.asarray(y, dtype=float))
+        return (depth - 2) ** ((depth - 2) / depth) * (a / (depth - 1)) ** 2.0
+
+    monkeypatch.setattr(dmf, "critical_lambda", wrong)
+    verdict = lambda_threshold.run("small").verdict
+    assert not verdict.passed
+    assert any("lambda* closed form" in name for name in _failed_names(verdict))
+
+
+def test_wrong_jump_prediction_fails(monkeypatch):
+    monkeypatch.setattr(dmf, "threshold_jump", lambda y, depth: abs(y) * (depth - 2) / depth)
+    assert "jump" in " ".join(_failed_names(lambda_threshold.run("small").verdict))
+
+
+def test_minimizer_with_a_lost_sign_fails(monkeypatch):
+    original = dmf.scalar_minimizer
+    monkeypatch.setattr(dmf, "scalar_minimizer", lambda y, depth, lam: np.abs(original(y, depth, lam)))
+    assert "global minimizer of g" in " ".join(_failed_names(lambda_threshold.run("small").verdict))
+
+
+def test_collapse_missed_by_the_closed_form_fails(monkeypatch):
+    # a closed form that keeps the non-zero branch wherever it exists (no threshold) must be
+    # caught by the direct minimization of the layered objective just above lambda*
+    branch = dmf.nonzero_branch
+    monkeypatch.setattr(dmf, "scalar_minimizer",
+                        lambda y, depth, lam: np.nan_to_num(np.asarray(branch(y, depth, lam), dtype=float)))
+    failed = " ".join(_failed_names(lambda_threshold.run("small").verdict))
+    assert "best layered loss" in failed and "M_found" in failed

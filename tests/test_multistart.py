@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import torch
+
+from wdcompanion import dmf, multistart
+
+
+def test_all_starts_converge_and_best_matches_closed_form():
+    Y = np.array([[1.5]])
+    result = multistart.minimize_dmf(Y, 4, 0.3, n_starts=300, seed=0)
+    assert result.converged.all()
+    assert result.grad_norm.max() <= 1e-10
+    best = result.loss < result.loss.min() + 1e-9
+    assert np.allclose(result.end_to_end[best], dmf.scalar_minimizer(1.5, 4, 0.3), atol=1e-8)
+    assert result.loss.min() == pytest.approx(dmf.optimal_value(Y, 4, 0.3), rel=1e-12)
+
+
+def test_matrix_multistart_reaches_the_optimum():
+    Y = np.random.default_rng(0).standard_normal((4, 3))
+    result = multistart.minimize_dmf(Y, 3, 0.2, n_starts=64, widths=(4, 4), seed=1)
+    assert result.converged.mean() > 0.95
+    assert result.loss.min() == pytest.approx(dmf.optimal_value(Y, 3, 0.2, (4, 4)), rel=1e-10)
+    assert result.layer_norms_sq.shape == (64, 3)
+
+
+def test_lbfgs_minimizes_a_batched_quadratic():
+    a = torch.linspace(1, 100, 20, dtype=torch.float64)
+
+    def objective(layers):
+        x = layers[0].reshape(layers[0].shape[0], -1)
+        return 0.5 * (a * (x - 1) ** 2).sum(1)
+
+    x0 = torch.zeros(3, 20, dtype=torch.float64)
+    x, f, g, _ = multistart.lbfgs_batched(objective, x0, [(20, 1)], gtol=1e-12)
+    assert torch.allclose(x, torch.ones_like(x), atol=1e-12)
+
+
+def test_cluster_values_groups_close_values():
+    assert multistart.cluster_values(np.array([1.0, 1.0 + 1e-12, 2.0, 1.0])) == [(1.0, 3), (2.0, 1)]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, word",
+    [
+        (dict(n_starts=0), ValueError, "n_starts"),
+        (dict(n_starts=4, widths=(2, 2)), ValueError, "widths"),
+        (dict(n_starts=4, scale_range=(2.0, 1.0)), ValueError, "scale_range"),
+        (dict(n_starts=4, gtol=-1.0), ValueError, "gtol"),
+    ],
+)
+def test_bad_input(kwargs, error, word):
+    with pytest.raises(error, match=word):
+        multistart.minimize_dmf(np.ones((2, 2)), 2, 0.1, **kwargs)

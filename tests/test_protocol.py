@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from wdcompanion import claims
+from wdcompanion.claims import ClaimFailed, Verdict, compare
+from wdcompanion.claims.dashboard import dashboard_rows
+from wdcompanion.claims.records import library_fingerprint
+
+
+def _verdict(measured):
+    return Verdict("dmf-lambda-threshold", (compare("x vs y", measured, [1.0, 2.0], 1e-6, "rel"),), "small", 1.5)
+
+
+def test_passing_verdict_prints_a_stable_line():
+    verdict = _verdict([1.0, 2.0 + 1e-9])
+    assert verdict.passed
+    assert verdict.line() == "PASS dmf-lambda-threshold: 1 comparisons, 2 cases, all within tolerance"
+    assert "[pass] x vs y: rel. error <= 1e-6 over 2 cases" in verdict.report()
+    verdict.raise_if_failed()
+
+
+def test_failing_verdict_raises_with_the_comparison():
+    verdict = _verdict([1.0, 2.1])
+    assert not verdict.passed
+    with pytest.raises(ClaimFailed, match=r"FAIL dmf-lambda-threshold.*\n.*\[FAIL\] x vs y: worst rel. error 0.05"):
+        verdict.raise_if_failed()
+
+
+def test_non_finite_measurement_fails():
+    assert not _verdict([np.nan, 2.0]).passed
+
+
+def test_compare_validates():
+    with pytest.raises(ValueError, match="non-zero"):
+        compare("a", [1.0], [0.0], 0.1, "rel")
+    with pytest.raises(ValueError, match="tolerance"):
+        compare("a", [1.0], [1.0], -1.0)
+    with pytest.raises(ValueError, match="kind"):
+        compare("a", [1.0], [1.0], 0.1, "relative")
+    with pytest.raises(ValueError, match="no cases"):
+        compare("a", [], [], 0.1)
+
+
+def test_conclude_records_prints_and_raises(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WDC_RECORD_DIR", str(tmp_path))
+    claims.conclude(_verdict([1.0, 2.0]))
+    assert capsys.readouterr().out.startswith("PASS dmf-lambda-threshold")
+    record = json.loads((tmp_path / "dmf-lambda-threshold.json").read_text())
+    assert record["status"] == "pass" and record["library_fingerprint"] == library_fingerprint()
+    with pytest.raises(ClaimFailed):
+        claims.conclude(_verdict([1.5, 2.0]))
+    assert json.loads((tmp_path / "dmf-lambda-threshold.json").read_text())["status"] == "fail"
+
+
+def test_dashboard_never_shows_pass_without_a_current_record(tmp_path):
+    fingerprint = library_fingerprint()
+    assert dashboard_rows(claims.CLAIMS, {}, fingerprint)[0].status == "not run"
+    claims.write_record(_verdict([1.0, 2.0]), tmp_path)
+    records = claims.read_records(tmp_path)
+    assert dashboard_rows(claims.CLAIMS, records, fingerprint)[0].status == "pass"
+    assert dashboard_rows(claims.CLAIMS, records, "other")[0].status == "not run (stale record)"
+    claims.write_record(_verdict([1.0, 3.0]), tmp_path)
+    assert dashboard_rows(claims.CLAIMS, claims.read_records(tmp_path), fingerprint)[0].status == "fail"
+
+
+def test_registry_and_scale(monkeypatch):
+    assert set(claims.CLAIMS) <= {
+        "dmf-unique-minimizer", "dmf-hessian-spectrum", "dmf-layer-norms", "dmf-lambda-threshold",
+        "req-equilibrium", "req-balanced-rotation", "req-rotational-variants",
+    }
+    with pytest.raises(KeyError, match="unknown claim id"):
+        claims.get_claim("nope")
+    monkeypatch.setenv("WDC_SCALE", "huge")
+    with pytest.raises(ValueError, match="scale"):
+        claims.scale_from_env()
+    monkeypatch.setenv("WDC_SCALE", "paper")
+    assert claims.scale_from_env() == "paper"

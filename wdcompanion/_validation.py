@@ -1,0 +1,72 @@
+"""Argument checks shared by the library: each raises with the parameter's name."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+
+def check_depth(depth: Any, name: str = "depth") -> int:
+    """Return ``depth`` as an ``int`` >= 1, or raise ``TypeError``/``ValueError`` naming it."""
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 1, got {depth!r} of type {type(depth).__name__}")
+    if depth < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {depth}")
+    return int(depth)
+
+
+def check_positive(value: Any, name: str) -> float:
+    """Return ``value`` as a finite float > 0, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number > 0, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return value
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """Return ``value`` as a finite float >= 0, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number >= 0, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    return value
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an ``int`` >= ``minimum``, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def as_real_array(value: Any, name: str, ndim: int | None = None) -> np.ndarray:
+    """Convert ``value`` to a finite float64 array (optionally of a given ``ndim``), or raise."""
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}") from error
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must contain only finite values")
+    return array
+
+
+def check_widths(widths: Any, depth: int, name: str = "widths") -> tuple[int, ...]:
+    """Validate hidden widths ``(d_1, ..., d_{L-1})`` for a factorization of the given depth."""
+    try:
+        widths = tuple(widths)
+    except TypeError as error:
+        raise TypeError(f"{name} must be a sequence of {depth - 1} positive integers") from error
+    if len(widths) != depth - 1:
+        raise ValueError(f"{name} must have depth - 1 = {depth - 1} entries, got {len(widths)}")
+    return tuple(check_count(w, f"{name}[{i}]") for i, w in enumerate(widths))

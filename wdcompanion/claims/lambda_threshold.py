@@ -1,0 +1,223 @@
+r"""Claim ``dmf-lambda-threshold``: a critical weight decay collapses the minimizer to zero.
+
+Kamber & Parhi (2026), abstract: there is a critical threshold for the regularization parameter
+above which the unique end-to-end minimizer collapses to zero. The closed forms checked here are
+this companion's derivations (:mod:`wdcompanion.dmf`); the *measurements* never use them:
+
+1. :math:`\lambda^*` by a bracketing root of :math:`g(s_2(\lambda)) - g(0)`, with :math:`s_2` the
+   larger root of :math:`\varphi(s) = (|y| - s)s^{1-2/L} = \lambda` (stationarity of ``g``);
+   for :math:`L = 2` ``g`` is convex and :math:`\lambda^* = \sup_s \varphi(s)` (numerical
+   maximization);
+2. :math:`\lambda_{\mathrm{fold}} = \max_s \varphi(s)` by bounded scalar maximization;
+3. the global minimizer of ``g`` by comparing every numerically found stationary point with 0;
+4. the matrix problem, minimized directly in the layered parameters from many random starts
+   (:mod:`wdcompanion.multistart`) just below and just above :math:`\lambda^*(\sigma_{\max})`;
+5. the jump of the numerically found minimizer across :math:`\lambda^*`;
+6. plain gradient descent from a small initialization, which stays at the zero critical point.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq, minimize_scalar
+from scipy.stats import ortho_group
+
+from .. import dmf
+from ..multistart import cluster_values, minimize_dmf
+from .protocol import Comparison, Verdict, compare
+
+CLAIM_ID = "dmf-lambda-threshold"
+
+__all__ = [
+    "CLAIM_ID",
+    "LambdaThresholdResult",
+    "numerical_fold",
+    "numerical_threshold",
+    "numerical_scalar_minimizer",
+    "target_with_spectrum",
+    "run",
+]
+
+
+def _phi(s: float, a: float, depth: int) -> float:
+    """The weight decay at which ``s > 0`` is stationary for ``g``: (|y| - s) s^(1 - 2/L)."""
+    return (a - s) * s ** (1 - 2 / depth)
+
+
+def numerical_fold(y: float, depth: int) -> tuple[float, float]:
+    r"""``(lambda_fold, s_fold)``: the maximum of :math:`\varphi` on :math:`(0, |y|)` and its location."""
+    a = abs(float(y))
+    res = minimize_scalar(lambda s: -_phi(s, a, depth), bounds=(0.0, a), method="bounded",
+                          options={"xatol": 1e-14 * a})
+    return -float(res.fun), float(res.x)
+
+
+def _upper_root(lam: float, a: float, depth: int, s_fold: float) -> float:
+    """The larger root of phi(s) = lam on [s_fold, |y|] (phi decreases there)."""
+    return brentq(lambda s: _phi(s, a, depth) - lam, s_fold, a, xtol=1e-15 * a, rtol=1e-15, maxiter=500)
+
+
+def numerical_threshold(y: float, depth: int) -> float:
+    r"""Critical weight decay found without the closed form (see the module docstring)."""
+    a = abs(float(y))
+    lam_fold, s_fold = numerical_fold(a, depth)
+    if depth == 2:
+        return lam_fold
+
+    def gap(lam: float) -> float:  # g(s_2) - g(0): negative while the non-zero branch wins
+        s2 = _upper_root(lam, a, depth, s_fold)
+        return float(dmf.reduced_objective(s2, a, depth, lam)) - 0.5 * a * a
+
+    return brentq(gap, 1e-8 * lam_fold, lam_fold * (1 - 1e-9), xtol=1e-16, rtol=1e-15, maxiter=500)
+
+
+def numerical_scalar_minimizer(y: float, depth: int, lam: float) -> float:
+    r"""Global minimizer of :math:`g` by comparing 0 with the numerically found non-zero stationary point."""
+    a, sign = abs(float(y)), np.sign(y)
+    if a == 0:
+        return 0.0
+    if depth == 1:
+        return float(sign * brentq(lambda s: s - a + lam * s, 0.0, a, xtol=1e-16, rtol=1e-15))
+    lam_fold, s_fold = numerical_fold(a, depth)
+    if lam >= lam_fold:
+        return 0.0
+    s2 = _upper_root(lam, a, depth, s_fold)
+    if float(dmf.reduced_objective(s2, a, depth, lam)) < 0.5 * a * a:
+        return float(sign * s2)
+    return 0.0
+
+
+def target_with_spectrum(singular_values, shape: tuple[int, int], seed: int) -> np.ndarray:
+    """A target matrix with the given singular values and Haar-random singular vectors."""
+    rows, cols = shape
+    rng = np.random.default_rng(seed)
+    U = ortho_group.rvs(rows, random_state=rng)[:, : len(singular_values)]
+    V = ortho_group.rvs(cols, random_state=rng)[:, : len(singular_values)]
+    return (U * np.asarray(singular_values, dtype=np.float64)) @ V.T
+
+
+@dataclass(frozen=True)
+class LambdaThresholdResult:
+    """Everything the chapter shows, and the verdict."""
+
+    verdict: Verdict
+    threshold_cases: np.ndarray  # rows: depth, y, closed-form lambda*, numerical lambda*
+    collapse_rows: list[dict]  # matrix problem just below / above lambda*(sigma_max)
+    jump_rows: np.ndarray  # rows: depth, y, measured jump, predicted jump
+    gd_histories: dict[float, np.ndarray]  # init scale -> (step, f, ||M||_2) rows
+    target: np.ndarray
+    target_depth: int
+
+
+_SETTINGS = {
+    "small": dict(targets=(0.3, 0.7, 1.0, 1.7, 3.0, 10.0), shape=(4, 3), spectrum=(3.0, 1.2, 0.45),
+                  widths_extra=2, matrix_depths=(2, 3, 4), starts=200, minimizer_depths=range(1, 7),
+                  minimizer_targets=np.linspace(-3, 3, 13), minimizer_lams=(0.05, 0.2, 0.5, 1.0)),
+    "paper": dict(targets=tuple(np.geomspace(0.05, 50, 24)), shape=(12, 9),
+                  spectrum=(5.0, 3.5, 2.2, 1.6, 1.0, 0.7, 0.4, 0.2, 0.1), widths_extra=3,
+                  matrix_depths=(2, 3, 4, 5, 6), starts=2000, minimizer_depths=range(1, 9),
+                  minimizer_targets=np.linspace(-5, 5, 41), minimizer_lams=(0.01, 0.05, 0.2, 0.5, 1.0, 2.0)),
+}
+
+
+def _threshold_comparisons(targets) -> tuple[list[Comparison], np.ndarray]:
+    rows = [(L, y, dmf.critical_lambda(y, L), numerical_threshold(y, L)) for L in range(2, 9) for y in targets]
+    rows = np.array(rows)
+    folds = np.array([(dmf.fold_lambda(y, L), numerical_fold(y, L)[0]) for L in range(3, 9) for y in targets])
+    return [
+        compare("lambda* closed form vs bracketing root of g(s2) - g(0), depths 2-8",
+                rows[:, 3], rows[:, 2], 1e-10, "rel"),
+        compare("fold lambda closed form vs numerical max of phi, depths 3-8", folds[:, 1], folds[:, 0], 1e-10, "rel"),
+    ], rows
+
+
+def _minimizer_comparison(depths, targets, lams) -> Comparison:
+    measured, predicted = [], []
+    for L in depths:
+        for y in targets:
+            for lam in lams:
+                if L >= 2 and abs(lam / max(dmf.critical_lambda(y, L), 1e-300) - 1) < 1e-6:
+                    continue  # on the exceptional set both 0 and s2 are global
+                measured.append(numerical_scalar_minimizer(y, L, lam))
+                predicted.append(dmf.scalar_minimizer(y, L, lam))
+    return compare("global minimizer of g: closed form vs numerical stationary points",
+                   measured, predicted, 1e-9, "abs")
+
+
+def _collapse(settings: dict) -> tuple[list[Comparison], list[dict], np.ndarray]:
+    Y = target_with_spectrum(settings["spectrum"], settings["shape"], seed=7)
+    sigma_max = float(np.linalg.svd(Y, compute_uv=False)[0])
+    rows = []
+    for L in settings["matrix_depths"]:
+        widths = (min(Y.shape) + settings["widths_extra"],) * (L - 1)
+        for side, factor in (("below", 0.98), ("above", 1.02)):
+            lam = factor * dmf.critical_lambda(sigma_max, L)
+            found = minimize_dmf(Y, L, lam, n_starts=settings["starts"], widths=widths, seed=100 + L,
+                                 scale_range=(0.02, 3.0))
+            best = found.best()
+            M_pred = dmf.end_to_end_minimizer(Y, L, lam, widths)
+            rows.append(dict(depth=L, side=side, lam=lam, best_loss=float(found.loss[best]),
+                             predicted_loss=dmf.optimal_value(Y, L, lam, widths),
+                             norm_found=float(np.linalg.norm(found.end_to_end[best], 2)),
+                             norm_predicted=float(np.linalg.norm(M_pred, 2)),
+                             deviation=float(np.max(np.abs(found.end_to_end[best] - M_pred))),
+                             minima=cluster_values(found.loss, rtol=1e-8),
+                             converged=float(np.mean(found.converged))))
+    comparisons = [
+        compare("best layered loss over all starts vs closed-form optimum (just below/above lambda*)",
+                [r["best_loss"] for r in rows], [r["predicted_loss"] for r in rows], 1e-10, "rel"),
+        compare("||M_found - M*||_max at the best start (M* = 0 above lambda*, non-zero below)",
+                [r["deviation"] for r in rows], 0.0, 1e-7, "abs"),
+        compare("spectral norm of the best M vs predicted s*(sigma_max)",
+                [r["norm_found"] for r in rows], [r["norm_predicted"] for r in rows], 1e-7, "abs"),
+    ]
+    return comparisons, rows, Y
+
+
+def _jump(targets) -> tuple[Comparison, np.ndarray]:
+    eps = 1e-9
+    rows = []
+    for L in range(2, 9):
+        for y in targets[:3]:
+            lam_star = dmf.critical_lambda(y, L)
+            below = numerical_scalar_minimizer(y, L, lam_star * (1 - eps))
+            above = numerical_scalar_minimizer(y, L, lam_star * (1 + eps))
+            rows.append((L, y, abs(below - above), dmf.threshold_jump(y, L)))
+    rows = np.array(rows)
+    return compare("jump of the numerical minimizer across lambda*(1 -/+ 1e-9) vs (L-2)|y|/(L-1)",
+                   rows[:, 2], rows[:, 3], 1e-6, "abs"), rows
+
+
+def _gd_trap(Y: np.ndarray, depth: int = 3, lam: float = 0.35) -> tuple[Comparison, dict[float, np.ndarray]]:
+    rng = np.random.default_rng(3)
+    dims = (Y.shape[1], *(5,) * (depth - 1), Y.shape[0])
+    histories, finals = {}, []
+    for scale in (0.02, 0.3, 1.0):
+        weights = [scale * rng.standard_normal((dims[i + 1], dims[i])) for i in range(depth)]
+        _, history = dmf.gradient_descent(weights, Y, lam, lr=0.02, steps=6000, record_every=20)
+        histories[scale] = history
+        finals.append(history[-1, 1])
+    predicted = [0.5 * np.sum(Y**2), dmf.optimal_value(Y, depth, lam), dmf.optimal_value(Y, depth, lam)]
+    return compare("gradient descent, init scales 0.02 / 0.3 / 1: final loss vs f(0) / f* / f*",
+                   finals, predicted, 1e-8, "rel"), histories
+
+
+def run(scale: str = "small") -> LambdaThresholdResult:
+    """Run every experiment of the chapter and return its data with the verdict."""
+    start = time.perf_counter()
+    settings = _SETTINGS[scale]
+    comparisons, threshold_rows = _threshold_comparisons(settings["targets"])
+    comparisons.append(_minimizer_comparison(settings["minimizer_depths"], settings["minimizer_targets"],
+                                             settings["minimizer_lams"]))
+    collapse_comparisons, collapse_rows, Y = _collapse(settings)
+    comparisons += collapse_comparisons
+    jump_comparison, jump_rows = _jump(settings["targets"])
+    comparisons.append(jump_comparison)
+    small_Y = target_with_spectrum((3.0, 1.2, 0.45), (4, 3), seed=7)
+    gd_comparison, histories = _gd_trap(small_Y)
+    comparisons.append(gd_comparison)
+    verdict = Verdict(CLAIM_ID, tuple(comparisons), scale, time.perf_counter() - start)
+    return LambdaThresholdResult(verdict, threshold_rows, collapse_rows, jump_rows, histories, small_Y, 3)

@@ -1,0 +1,166 @@
+"""The claim protocol: comparisons at declared tolerances, verdicts, and the failure exception.
+
+A *comparison* holds measured quantities, independently computed predictions and a declared
+tolerance (absolute or relative). A *verdict* gathers the comparisons of one claim; it passes
+only if every comparison does. Its printed form is short and rounded so that it is identical on
+any machine where the claim holds: it states the declared tolerances, never the raw errors
+(those go to the JSON record and the dashboard).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["ClaimFailed", "Comparison", "Verdict", "compare", "format_tolerance"]
+
+ErrorKind = Literal["abs", "rel"]
+
+
+class ClaimFailed(AssertionError):
+    """Raised when a claim's measured quantities miss their predictions."""
+
+    def __init__(self, verdict: Verdict):
+        self.verdict = verdict
+        super().__init__(verdict.report())
+
+
+def format_tolerance(value: float) -> str:
+    """Format a tolerance compactly and stably, e.g. ``1e-10``, ``0.02``."""
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(value)))
+    mantissa = value / 10**exponent
+    if abs(mantissa - round(mantissa)) < 1e-9 and round(mantissa) == 1 and abs(exponent) >= 3:
+        return f"1e{exponent}"
+    return f"{value:.3g}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Measured values against predictions, elementwise, at a declared tolerance.
+
+    ``kind="abs"`` uses :math:`|m - p|`; ``kind="rel"`` uses :math:`|m - p| / |p|` (predictions
+    must then be non-zero). The comparison passes iff every error is ``<= tolerance`` and every
+    measured and predicted value is finite.
+    """
+
+    name: str
+    measured: np.ndarray
+    predicted: np.ndarray
+    tolerance: float
+    kind: ErrorKind = "rel"
+
+    @property
+    def errors(self) -> np.ndarray:
+        diff = np.abs(self.measured - self.predicted)
+        if self.kind == "rel":
+            return diff / np.abs(self.predicted)
+        return diff
+
+    @property
+    def worst_error(self) -> float:
+        errors = self.errors
+        return float(np.max(np.where(np.isfinite(errors), errors, np.inf))) if errors.size else 0.0
+
+    @property
+    def n_cases(self) -> int:
+        return int(self.measured.size)
+
+    @property
+    def passed(self) -> bool:
+        finite = np.all(np.isfinite(self.measured)) and np.all(np.isfinite(self.predicted))
+        return bool(finite) and self.worst_error <= self.tolerance
+
+    def line(self) -> str:
+        err = "rel. error" if self.kind == "rel" else "abs. error"
+        if self.passed:
+            return f"  [pass] {self.name}: {err} <= {format_tolerance(self.tolerance)} over {self.n_cases} cases"
+        index = int(np.argmax(np.where(np.isfinite(self.errors), self.errors, np.inf)))
+        return (
+            f"  [FAIL] {self.name}: worst {err} {self.worst_error:.3g} > {format_tolerance(self.tolerance)} "
+            f"(case {index}: measured {self.measured.flat[index]:.10g}, predicted {self.predicted.flat[index]:.10g})"
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "tolerance": self.tolerance,
+            "worst_error": self.worst_error,
+            "n_cases": self.n_cases,
+            "passed": self.passed,
+        }
+
+
+def compare(name: str, measured: Any, predicted: Any, tolerance: float, kind: ErrorKind = "rel") -> Comparison:
+    """Build a :class:`Comparison`, broadcasting ``predicted`` to the shape of ``measured``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError("name must be a non-empty string")
+    if kind not in ("abs", "rel"):
+        raise ValueError(f"kind must be 'abs' or 'rel', got {kind!r}")
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    m = np.asarray(measured, dtype=np.float64).ravel()
+    p = np.broadcast_to(np.asarray(predicted, dtype=np.float64), np.asarray(measured).shape).ravel()
+    if m.size == 0:
+        raise ValueError(f"comparison {name!r} has no cases")
+    if kind == "rel" and np.any(p == 0):
+        raise ValueError(f"comparison {name!r}: relative errors need non-zero predictions; use kind='abs'")
+    return Comparison(name, m, p.copy(), float(tolerance), kind)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one claim check: its comparisons, scale and runtime."""
+
+    claim_id: str
+    comparisons: tuple[Comparison, ...]
+    scale: str = "small"
+    runtime_s: float = 0.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
+
+    @property
+    def n_cases(self) -> int:
+        return sum(c.n_cases for c in self.comparisons)
+
+    def line(self) -> str:
+        """One stable line, e.g. ``PASS dmf-lambda-threshold: 5 comparisons, 480 cases, all within tolerance``."""
+        if self.passed:
+            return (
+                f"PASS {self.claim_id}: {len(self.comparisons)} comparisons, {self.n_cases} cases, "
+                "all within tolerance"
+            )
+        failed = sum(not c.passed for c in self.comparisons)
+        return f"FAIL {self.claim_id}: {failed} of {len(self.comparisons)} comparisons outside tolerance"
+
+    def report(self) -> str:
+        """The verdict line followed by one line per comparison."""
+        return "\n".join([self.line(), *(c.line() for c in self.comparisons)])
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def raise_if_failed(self) -> None:
+        if not self.passed:
+            raise ClaimFailed(self)
+
+    def to_record(self) -> dict[str, Any]:
+        worst = max(self.comparisons, key=lambda c: c.worst_error / c.tolerance if c.tolerance else math.inf)
+        return {
+            "claim_id": self.claim_id,
+            "status": "pass" if self.passed else "fail",
+            "scale": self.scale,
+            "runtime_s": round(self.runtime_s, 3),
+            "n_cases": self.n_cases,
+            "worst": worst.to_record(),
+            "comparisons": [c.to_record() for c in self.comparisons],
+            "notes": list(self.notes),
+        }

@@ -1,0 +1,65 @@
+"""Verdict records: one JSON file per claim, written as chapters (or ``wdc check``) run.
+
+The book's dashboard reads them. A record carries a fingerprint of the library's source so that
+a verdict computed by an older version of the code can be told apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .protocol import Verdict
+
+__all__ = ["RECORD_DIR_ENV", "library_fingerprint", "record_dir", "write_record", "read_records"]
+
+RECORD_DIR_ENV = "WDC_RECORD_DIR"
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def library_fingerprint() -> str:
+    """SHA-256 (first 16 hex digits) over the library's ``.py`` sources, in path order."""
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE_ROOT.rglob("*.py")):
+        digest.update(path.relative_to(_PACKAGE_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def record_dir() -> Path | None:
+    """The directory named by ``$WDC_RECORD_DIR``, or ``None`` (then nothing is recorded)."""
+    value = os.environ.get(RECORD_DIR_ENV, "").strip()
+    return Path(value) if value else None
+
+
+def write_record(verdict: Verdict, directory: Path | str) -> Path:
+    """Write ``<directory>/<claim id>.json`` and return its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = verdict.to_record()
+    record["library_fingerprint"] = library_fingerprint()
+    record["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    path = directory / f"{verdict.claim_id}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    tmp.replace(path)
+    return path
+
+
+def read_records(directory: Path | str | None) -> dict[str, dict[str, Any]]:
+    """All records in ``directory`` keyed by claim id (empty if the directory is missing)."""
+    if directory is None or not Path(directory).is_dir():
+        return {}
+    records = {}
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "claim_id" in record:
+            records[record["claim_id"]] = record
+    return records

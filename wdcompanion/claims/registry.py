@@ -1,0 +1,88 @@
+"""The registry of claims: id, paper, place in the paper, statement, chapter and check.
+
+Only claims whose check exists are registered. A check is the ``run(scale)`` function of a
+module in :mod:`wdcompanion.claims`; it returns a result object whose ``verdict`` attribute is
+a :class:`~wdcompanion.claims.protocol.Verdict`. The chapter calls the same function, so the
+book and ``wdc check`` cannot disagree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .protocol import Verdict
+
+__all__ = ["Claim", "CLAIMS", "SCALES", "SCALE_ENV", "get_claim", "run_claim", "check", "scale_from_env"]
+
+SCALES = ("small", "paper")
+SCALE_ENV = "WDC_SCALE"
+
+KAMBER_PARHI = "Kamber & Parhi (2026), arXiv:2603.27072"
+KOSSON_ET_AL = "Kosson, Messmer & Jaggi (ICML 2024), arXiv:2305.17212"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checkable claim of a paper."""
+
+    id: str
+    paper: str
+    location: str
+    statement: str
+    chapter: str  # Sphinx docname of the chapter, relative to the book root
+    module: str  # module in wdcompanion.claims whose run(scale) performs the check
+
+    def run(self, scale: str = "small") -> Any:
+        """Run the experiment and its check; returns the module's result object."""
+        module = importlib.import_module(f"wdcompanion.claims.{self.module}")
+        return module.run(scale=_check_scale(scale))
+
+
+CLAIMS: dict[str, Claim] = {
+    claim.id: claim
+    for claim in [
+        Claim(
+            id="dmf-lambda-threshold",
+            paper=KAMBER_PARHI,
+            location="abstract",
+            statement=(
+                "There is a critical weight decay above which the unique end-to-end minimizer of "
+                "regularized deep matrix factorization collapses to zero."
+            ),
+            chapter="book/dmf/critical-weight-decay",
+            module="lambda_threshold",
+        ),
+    ]
+}
+
+
+def _check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    return scale
+
+
+def scale_from_env(default: str = "small") -> str:
+    """The scale named by ``$WDC_SCALE`` (``small`` or ``paper``), else ``default``."""
+    return _check_scale(os.environ.get(SCALE_ENV, default).strip() or default)
+
+
+def get_claim(claim_id: str) -> Claim:
+    """The registered claim with this id; ``KeyError`` lists the known ids otherwise."""
+    try:
+        return CLAIMS[claim_id]
+    except KeyError:
+        raise KeyError(f"unknown claim id {claim_id!r}; known: {', '.join(CLAIMS)}") from None
+
+
+def run_claim(claim_id: str, scale: str = "small") -> Any:
+    """Run a claim's experiment and return its full result (data for figures and the verdict)."""
+    return get_claim(claim_id).run(scale)
+
+
+def check(claim_id: str, scale: str = "small") -> Verdict:
+    """Run a claim's check and return its verdict (without raising)."""
+    return run_claim(claim_id, scale).verdict
