@@ -18,7 +18,7 @@ from wdcompanion.claims import CLAIMS, read_records
 from wdcompanion.claims.dashboard import dashboard_rows
 from wdcompanion.claims.records import RECORD_DIR_ENV, library_fingerprint
 
-HEADERS = ("Claim", "Paper, place", "Status", "What was compared", "Worst error vs tolerance", "Chapter", "Runtime")
+HEADERS = ("Claim", "Status", "What was compared", "Worst error vs tolerance", "Chapter", "Runtime")
 
 
 class dashboard_placeholder(nodes.General, nodes.Element):  # noqa: N801 (docutils naming)
@@ -70,7 +70,7 @@ def _fill(app, doctree, docname) -> None:
     table = nodes.table(classes=["claims-dashboard"])
     group = nodes.tgroup(cols=len(HEADERS))
     table += group
-    for width in (14, 14, 8, 26, 14, 14, 8):
+    for width in (22, 8, 30, 14, 16, 8):
         group += nodes.colspec(colwidth=width)
     head = nodes.thead()
     header = nodes.row()
@@ -81,8 +81,10 @@ def _fill(app, doctree, docname) -> None:
     body = nodes.tbody()
     for row in rows:
         tr = nodes.row(classes=[f"claim-status-{row.status.split()[0].replace(' ', '-')}"])
-        tr += _cell(nodes.literal(text=row.claim_id))
-        tr += _cell(f"{row.paper}, {row.location}")
+        claim = nodes.entry()
+        claim += nodes.paragraph("", "", nodes.literal(text=row.claim_id))
+        claim += nodes.paragraph(text=f"{row.paper}, {row.location}")
+        tr += claim
         tr += _cell(nodes.strong(text=row.status))
         tr += _cell(row.compared)
         tr += _cell(row.error_vs_tolerance)
