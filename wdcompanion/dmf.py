@@ -56,6 +56,7 @@ __all__ = [
     "loss",
     "gradient",
     "balanced_factors",
+    "scalar_parameter_minimizers",
     "rotate_hidden",
     "random_hidden_rotations",
     "gradient_descent",
@@ -272,7 +273,7 @@ def optimal_value(Y: Any, depth: int, lam: float, widths: Sequence[int] | None =
     s = np.abs(np.asarray(scalar_minimizer(sigma, depth, lam), dtype=np.float64).reshape(sigma.shape))
     if widths is not None and depth > 1:
         s[min(check_widths(widths, depth)) :] = 0.0
-    return float(np.sum(0.5 * (s - sigma) ** 2 + 0.5 * lam * depth * s ** (2 / depth)))
+    return float(np.sum(reduced_objective(s, sigma, depth, lam)))
 
 
 def balanced_ray_loss(t: Any, y: float, depth: int, lam: float) -> Any:
@@ -367,6 +368,24 @@ def balanced_factors(M: Any, depth: int, widths: Sequence[int] | None = None) ->
         w += (left * root) @ right
         layers.append(w)
     return layers
+
+
+def scalar_parameter_minimizers(y: float, depth: int, lam: float) -> np.ndarray:
+    r"""Every global minimizer :math:`(w_1, \dots, w_L)` of the scalar problem, one per row.
+
+    Off the exceptional set: the origin when :math:`s^* = 0`; otherwise the
+    :math:`2^{L-1}` sign patterns :math:`w_l = \pm t` with :math:`t = \lvert s^*\rvert^{1/L}` and
+    :math:`\operatorname{sign}(\prod_l w_l) = \operatorname{sign}(y)` (flipping an even number of
+    signs is a symmetry of :math:`f`).
+    """
+    depth = check_depth(depth)
+    s = float(scalar_minimizer(float(as_real_array(y, "y", ndim=0)), depth, lam))
+    if s == 0.0:
+        return np.zeros((1, depth))
+    t = abs(s) ** (1 / depth)
+    signs = 1 - 2 * ((np.arange(2**depth)[:, None] >> np.arange(depth)) & 1)  # all 2^L sign vectors
+    keep = np.prod(signs, axis=1) == np.sign(s)
+    return t * signs[keep].astype(np.float64)
 
 
 def random_hidden_rotations(weights: Sequence[Any], seed: int) -> list[np.ndarray]:

@@ -55,6 +55,17 @@ CLAIMS: dict[str, Claim] = {
             chapter="book/dmf/critical-weight-decay",
             module="lambda_threshold",
         ),
+        Claim(
+            id="dmf-unique-minimizer",
+            paper=KAMBER_PARHI,
+            location="abstract",
+            statement=(
+                "Regularized deep matrix factorization has a unique end-to-end minimizer for every target "
+                "outside a set of Lebesgue measure zero determined by the depth and the regularization."
+            ),
+            chapter="book/dmf/unique-minimizer",
+            module="unique_minimizer",
+        ),
     ]
 }
 
