@@ -11,7 +11,7 @@ from wdcompanion import dmf
 from wdcompanion.claims import unique_minimizer
 
 REDUCED = dict(scalar_depths=(1, 3, 4), scalar_targets=(1.5, -1.2), lam_factors=(0.5, 1.1), scalar_starts=400,
-               matrix_depths=(2, 3), matrix_starts=60, random_draws=20_000,
+               matrix_depths=(2, 3), matrix_starts=60, random_draws=20_000, chunk=None,
                targets={"rectangular 5x3": ((3.0, 1.2, 0.45), (5, 3), 4)})
 
 

@@ -51,3 +51,12 @@ def test_cluster_values_groups_close_values():
 def test_bad_input(kwargs, error, word):
     with pytest.raises(error, match=word):
         multistart.minimize_dmf(np.ones((2, 2)), 2, 0.1, **kwargs)
+
+
+def test_chunked_solve_equals_one_batch():
+    Y = np.array([[1.5]])
+    whole = multistart.minimize_dmf(Y, 3, 0.3, n_starts=50, seed=4)
+    chunked = multistart.minimize_dmf(Y, 3, 0.3, n_starts=50, seed=4, chunk_size=7)
+    assert np.allclose(whole.loss, chunked.loss, rtol=1e-12)
+    with pytest.raises(ValueError, match="chunk_size"):
+        multistart.minimize_dmf(Y, 3, 0.3, n_starts=5, chunk_size=0)

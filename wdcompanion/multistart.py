@@ -198,11 +198,15 @@ def minimize_dmf(
     seed: int = 0,
     gtol: float = 1e-10,
     max_iter: int = 3000,
+    chunk_size: int | None = None,
+    device: str | None = None,
 ) -> MultistartResult:
     r"""Minimize the layered DMF objective from ``n_starts`` random starts in one batch.
 
     ``widths`` are the hidden widths :math:`(d_1, \dots, d_{L-1})` (default
-    :math:`\min(d_0, d_L)`); starts come from :func:`random_starts`.
+    :math:`\min(d_0, d_L)`); starts come from :func:`random_starts`. For paper-scale runs,
+    ``chunk_size`` bounds the starts solved together (memory grows as starts x parameters x
+    history) and ``device`` selects a torch device (default: CUDA when available, else CPU).
     """
     depth = check_depth(depth)
     lam = check_positive(lam, "lam")
@@ -215,7 +219,13 @@ def minimize_dmf(
     starts = random_starts(dims, n_starts, scale_range, seed)
     shapes = [(dims[i + 1], dims[i]) for i in range(depth)]
     x0 = torch.cat([w.reshape(n_starts, -1) for w in starts], dim=1)
-    x, f, g, iterations = lbfgs_batched(dmf_objective(Y, lam), x0, shapes, gtol=gtol, max_iter=max_iter)
+    chunk = n_starts if chunk_size is None else check_count(chunk_size, "chunk_size")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    objective = dmf_objective(Y, lam)
+    parts = [lbfgs_batched(objective, x0[i : i + chunk].to(device), shapes, gtol=gtol, max_iter=max_iter)
+             for i in range(0, n_starts, chunk)]
+    x, f, g = (torch.cat([p[k].cpu() for p in parts]) for k in range(3))
+    iterations = max(p[3] for p in parts)
     layers, offset = [], 0
     for rows, cols in shapes:
         layers.append(x[:, offset : offset + rows * cols].reshape(-1, rows, cols).numpy())

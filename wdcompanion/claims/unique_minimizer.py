@@ -34,12 +34,13 @@ __all__ = ["CLAIM_ID", "UniqueMinimizerResult", "run", "global_mask", "distinct_
 
 _SETTINGS = {
     "small": dict(scalar_depths=range(1, 7), scalar_targets=(1.5, -1.2), lam_factors=(0.5, 1.1, 2.0),
-                  scalar_starts=1000, matrix_depths=(2, 3, 4, 5), matrix_starts=200, random_draws=100_000,
+                  scalar_starts=1000, matrix_depths=(2, 3, 4, 5), matrix_starts=200, random_draws=100_000, chunk=None,
                   targets={"rectangular 5x3": ((3.0, 1.2, 0.45), (5, 3), 4),
                            "repeated singular values 4x4": ((2.0, 2.0, 1.1, 0.3), (4, 4), 5),
                            "bottleneck width 2 < rank 3": ((3.0, 2.0, 1.5), (4, 3), 2)}),
     "paper": dict(scalar_depths=range(1, 9), scalar_targets=(2.5, 1.5, -0.7, -1.2), lam_factors=(0.25, 0.5, 0.9, 1.1, 2.0),
                   scalar_starts=10_000, matrix_depths=(2, 3, 4, 5, 6), matrix_starts=10_000, random_draws=1_000_000,
+                  chunk=1000,
                   targets={"rectangular 64x48": (tuple(np.geomspace(4.0, 0.05, 48)), (64, 48), 48),
                            "repeated singular values 12x12": ((2.0,) * 4 + (1.1,) * 4 + (0.3,) * 4, (12, 12), 12),
                            "bottleneck width 4 < rank 8": (tuple(np.linspace(3.0, 1.2, 8)), (10, 8), 4)}),
@@ -97,7 +98,7 @@ def _scalar_part(settings, result: UniqueMinimizerResult) -> list[Comparison]:
             for lam in lams:
                 Y = np.array([[y]])
                 found = minimize_dmf(Y, depth, lam, n_starts=settings["scalar_starts"], seed=depth * 97 + len(best),
-                                     scale_range=(0.05, 3.0))
+                                     scale_range=(0.05, 3.0), chunk_size=settings.get("chunk"))
                 min_eig = _min_hessian_eigenvalues(found, Y, lam)
                 is_min = found.converged & (min_eig > -1e-8)
                 saddles += int(np.sum(found.converged & ~is_min))
@@ -142,7 +143,7 @@ def _matrix_part(settings, result: UniqueMinimizerResult) -> list[Comparison]:
         for depth in settings["matrix_depths"]:
             widths = (width,) * (depth - 1)
             found = minimize_dmf(Y, depth, LAM_MATRIX, n_starts=settings["matrix_starts"], widths=widths,
-                                 seed=1000 * index + depth, scale_range=(0.05, 2.0))
+                                 seed=1000 * index + depth, scale_range=(0.05, 2.0), chunk_size=settings.get("chunk"))
             glob = global_mask(found)
             M_star = dmf.end_to_end_minimizer(Y, depth, LAM_MATRIX, widths)
             dev = np.max(np.abs(found.end_to_end[glob] - M_star), axis=(1, 2))

@@ -1,0 +1,44 @@
+"""Committed chapters: executed, no stderr or errors stored, and ending in a PASS verdict.
+
+nbval compares the stored outputs; these checks make sure there is something meaningful to
+compare (a chapter with unexecuted cells or a stored warning would compare little or flake).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wdcompanion.claims import CLAIMS
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def _code_cells(path):
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_is_executed_and_clean(path):
+    cells = _code_cells(path)
+    assert cells, "a chapter has code"
+    for cell in cells:
+        assert cell["execution_count"] is not None, "every code cell has stored output"
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error"
+            assert output.get("name") != "stderr", f"stderr stored: {''.join(output['text'])[:200]}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_ends_with_a_passing_verdict(path):
+    last = _code_cells(path)[-1]
+    assert "claims.conclude(" in "".join(last["source"])
+    text = "".join("".join(o.get("text", "")) for o in last["outputs"])
+    assert text.startswith("PASS ")
+
+
+def test_every_registered_claim_has_its_chapter():
+    for claim in CLAIMS.values():
+        assert (ROOT / f"{claim.chapter}.ipynb").exists(), claim.chapter
+        assert f"file: {claim.chapter}" in (ROOT / "_toc.yml").read_text()
