@@ -21,7 +21,7 @@ import torch
 
 from ._validation import as_real_array, check_count, check_depth, check_positive, check_widths
 
-__all__ = ["MultistartResult", "random_starts", "dmf_objective", "minimize_dmf", "lbfgs_batched", "cluster_values"]
+__all__ = ["MultistartResult", "DMFObjective", "random_starts", "dmf_objective", "minimize_dmf", "lbfgs_batched", "cluster_values"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -79,31 +79,64 @@ def random_starts(
     ]
 
 
-def dmf_objective(Y: np.ndarray | torch.Tensor, lam: float):
-    r"""Batched layered objective :math:`f_b = \frac12\lVert W^{(b)}_{L:1}-Y\rVert_F^2 + \frac\lambda2\sum_l\lVert W^{(b)}_l\rVert_F^2`."""
-    lam = check_positive(lam, "lam")
-    target = torch.as_tensor(as_real_array(Y, "Y", ndim=2))
+class DMFObjective:
+    r"""Batched layered objective :math:`f_b = \frac12\lVert W^{(b)}_{L:1}-Y\rVert_F^2 + \frac\lambda2\sum_l\lVert W^{(b)}_l\rVert_F^2`.
 
-    def objective(layers: Sequence[torch.Tensor]) -> torch.Tensor:
+    Calling it on layers of shape ``(B, d_l, d_{l-1})`` returns the ``B`` values (differentiable
+    by autograd); :meth:`value_and_grad` returns values and the analytic gradient
+    :math:`\nabla_{W_l} f = W_{L:l+1}^\top R\, W_{l-1:1}^\top + \lambda W_l` from prefix and
+    suffix products, with no autograd graph.
+    """
+
+    def __init__(self, Y: np.ndarray | torch.Tensor, lam: float):
+        self.lam = check_positive(lam, "lam")
+        self.target = torch.as_tensor(as_real_array(Y, "Y", ndim=2))
+
+    def __call__(self, layers: Sequence[torch.Tensor]) -> torch.Tensor:
         product = layers[0]
         for w in layers[1:]:
             product = w @ product
-        residual = product - target.to(product.device)
-        value = 0.5 * residual.pow(2).sum(dim=(1, 2))
+        value = 0.5 * (product - self.target.to(product.device)).pow(2).sum(dim=(1, 2))
         for w in layers:
-            value = value + 0.5 * lam * w.pow(2).sum(dim=(1, 2))
+            value = value + 0.5 * self.lam * w.pow(2).sum(dim=(1, 2))
         return value
 
-    return objective
+    def value_and_grad(self, x: torch.Tensor, shapes: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        layers = _unflatten(x, shapes)
+        prefix = [layers[0]]  # W_{l:1}
+        for w in layers[1:]:
+            prefix.append(torch.bmm(w, prefix[-1]))
+        residual = prefix[-1] - self.target.to(x.device)
+        value = 0.5 * residual.pow(2).sum(dim=(1, 2)) + 0.5 * self.lam * x.pow(2).sum(1)
+        grads = [None] * len(layers)
+        upstream = residual  # W_{L:l+1}^T R, built from the top layer down
+        for l in range(len(layers) - 1, -1, -1):
+            below = prefix[l - 1].transpose(1, 2) if l > 0 else None
+            grads[l] = (torch.bmm(upstream, below) if below is not None else upstream) + self.lam * layers[l]
+            if l > 0:
+                upstream = torch.bmm(layers[l].transpose(1, 2), upstream)
+        return value, torch.cat([g.reshape(x.shape[0], -1) for g in grads], dim=1)
 
 
-def _value_and_grad(objective, x: torch.Tensor, shapes: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    x = x.detach().requires_grad_(True)
+def dmf_objective(Y: np.ndarray | torch.Tensor, lam: float) -> DMFObjective:
+    """The batched DMF objective for target ``Y`` and weight decay ``lam`` (see :class:`DMFObjective`)."""
+    return DMFObjective(Y, lam)
+
+
+def _unflatten(x: torch.Tensor, shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
     layers, offset = [], 0
     for rows, cols in shapes:
         layers.append(x[:, offset : offset + rows * cols].reshape(-1, rows, cols))
         offset += rows * cols
-    value = objective(layers)
+    return layers
+
+
+def _value_and_grad(objective, x: torch.Tensor, shapes: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values and gradients: analytic when the objective provides them, else by autograd."""
+    if hasattr(objective, "value_and_grad"):
+        return objective.value_and_grad(x, shapes)
+    x = x.detach().requires_grad_(True)
+    value = objective(_unflatten(x, shapes))
     (grad,) = torch.autograd.grad(value.sum(), x)
     return value.detach(), grad.detach()
 
@@ -115,51 +148,55 @@ def lbfgs_batched(
     *,
     gtol: float = 1e-10,
     max_iter: int = 2000,
-    history: int = 10,
+    history: int = 5,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Batched L-BFGS on flat parameters ``x0`` of shape ``(B, n)``; returns ``(x, f, grad, iters)``."""
+    """Batched L-BFGS on flat parameters ``x0`` of shape ``(B, n)``; returns ``(x, f, grad, iters)``.
+
+    The curvature pairs live in a ring buffer shared by all starts (slot ``k mod m`` at
+    iteration ``k``); a start that rejects a pair marks its slot empty (``rho = 0``), so no
+    history is ever copied. Converged starts are dropped from the working set.
+    """
     gtol = check_positive(gtol, "gtol")
     max_iter = check_count(max_iter, "max_iter", minimum=0)
     m = check_count(history, "history")
-    x = x0.clone()
-    batch, n = x.shape
-    if batch == 0:
-        raise ValueError("x0 must hold at least one start")
-    f, g = _value_and_grad(objective, x, shapes)
-    S = x.new_zeros(batch, m, n)
-    Yh = x.new_zeros(batch, m, n)
-    rho = x.new_zeros(batch, m)  # 0 marks an empty or rejected slot
+    if x0.ndim != 2 or x0.shape[0] == 0:
+        raise ValueError("x0 must have shape (starts, parameters) with at least one start")
+    x_out = x0.clone()
+    f_out, g_out = _value_and_grad(objective, x_out, shapes)
+    ids = torch.nonzero(g_out.norm(dim=1) > gtol).ravel()  # the working set
+    x, f, g = x_out[ids], f_out[ids], g_out[ids]
+    S = x.new_zeros(m, len(ids), x.shape[1])  # history index first: each slot is contiguous
+    Yh = torch.zeros_like(S)
+    rho = x.new_zeros(m, len(ids))  # 0 marks an empty or rejected slot
     iteration = 0
     for iteration in range(1, max_iter + 1):
-        gnorm = g.norm(dim=1)
-        active = gnorm > gtol
-        if not bool(active.any()):
+        if len(ids) == 0:
             iteration -= 1
             break
-        # two-loop recursion, vectorized over the batch; slots are ordered oldest -> newest
+        gnorm = g.norm(dim=1)
+        newest = (iteration - 2) % m  # slot written at the previous iteration
+        order = [(newest - j) % m for j in range(m)]  # newest -> oldest
         q = g.clone()
-        alpha = x.new_zeros(batch, m)
-        for i in range(m - 1, -1, -1):
-            alpha[:, i] = rho[:, i] * (S[:, i] * q).sum(1)
-            q -= alpha[:, i : i + 1] * Yh[:, i]
-        sy, yy = (S[:, -1] * Yh[:, -1]).sum(1), (Yh[:, -1] * Yh[:, -1]).sum(1)
-        gamma = torch.where(rho[:, -1] > 0, sy / yy.clamp_min(1e-300), torch.ones_like(sy))
+        alpha = x.new_zeros(m, len(ids))
+        for i in order:
+            alpha[i] = rho[i] * (S[i] * q).sum(1)
+            q -= alpha[i].unsqueeze(1) * Yh[i]
+        sy, yy = (S[newest] * Yh[newest]).sum(1), (Yh[newest] * Yh[newest]).sum(1)
+        gamma = torch.where(rho[newest] > 0, sy / yy.clamp_min(1e-300), torch.ones_like(sy))
         r = gamma.unsqueeze(1) * q
-        for i in range(m):
-            beta = rho[:, i] * (Yh[:, i] * r).sum(1)
-            r += (alpha[:, i] - beta).unsqueeze(1) * S[:, i]
+        for i in reversed(order):
+            beta = rho[i] * (Yh[i] * r).sum(1)
+            r += (alpha[i] - beta).unsqueeze(1) * S[i]
         d = -r
         slope = (g * d).sum(1)
-        bad = slope >= 0
-        if bool(bad.any()):  # not a descent direction: restart from steepest descent
-            d[bad] = -g[bad]
-            rho[bad] = 0.0
-            slope = (g * d).sum(1)
-        first = rho.sum(1) == 0
+        bad = slope >= 0  # not a descent direction: restart from steepest descent
+        d = torch.where(bad.unsqueeze(1), -g, d)
+        rho = torch.where(bad.unsqueeze(0), torch.zeros_like(rho), rho)
+        slope = (g * d).sum(1)
+        first = rho.sum(0) == 0
         step = torch.where(first, (1.0 / gnorm.clamp_min(1e-300)).clamp_max(1.0), torch.ones_like(gnorm))
-        step = torch.where(active, step, torch.zeros_like(step))
-        accepted = ~active
-        x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
+        accepted = torch.zeros_like(gnorm, dtype=torch.bool)
+        x_new, f_new, g_new = x, f, g
         for _ in range(60):
             todo = ~accepted
             if not bool(todo.any()):
@@ -169,22 +206,28 @@ def lbfgs_batched(
             armijo = f_t <= f + 1e-4 * step * slope
             flat = (f_t <= f + 8 * _EPS * f.abs()) & (g_t.norm(dim=1) < gnorm)
             ok = todo & torch.isfinite(f_t) & (armijo | flat)
-            x_new[ok], f_new[ok], g_new[ok] = trial[ok], f_t[ok], g_t[ok]
+            x_new = torch.where(ok.unsqueeze(1), trial, x_new)
+            f_new = torch.where(ok, f_t, f_new)
+            g_new = torch.where(ok.unsqueeze(1), g_t, g_new)
             accepted |= ok
-            step = torch.where(todo & ~ok, step * 0.5, step)
-        moved = active & accepted
+            shrink = torch.where(f_t > f, 0.1, 0.5)  # an increase means a far overshoot
+            step = torch.where(todo & ~ok, step * shrink, step)
         s_vec, y_vec = x_new - x, g_new - g
         sy = (s_vec * y_vec).sum(1)
-        keep = moved & (sy > 1e-12 * s_vec.norm(dim=1) * y_vec.norm(dim=1))
-        if bool(keep.any()):
-            S[keep] = torch.roll(S[keep], -1, dims=1)
-            Yh[keep] = torch.roll(Yh[keep], -1, dims=1)
-            rho[keep] = torch.roll(rho[keep], -1, dims=1)
-            S[keep, -1], Yh[keep, -1], rho[keep, -1] = s_vec[keep], y_vec[keep], 1.0 / sy[keep]
-        stalled = active & ~accepted  # line search failed: rounding floor; reset its memory
-        rho[stalled] = 0.0
+        keep = accepted & (sy > 1e-12 * s_vec.norm(dim=1) * y_vec.norm(dim=1))
+        slot = (iteration - 1) % m
+        S[slot], Yh[slot] = s_vec, y_vec
+        rho[slot] = torch.where(keep, 1.0 / torch.where(keep, sy, torch.ones_like(sy)), torch.zeros_like(sy))
+        rho = torch.where((~accepted).unsqueeze(0), torch.zeros_like(rho), rho)  # line search failed: reset
         x, f, g = x_new, f_new, g_new
-    return x, f, g, iteration
+        done = g.norm(dim=1) <= gtol
+        if bool(done.any()):
+            x_out[ids[done]], f_out[ids[done]], g_out[ids[done]] = x[done], f[done], g[done]
+            live = ~done
+            ids, x, f, g, S, Yh, rho = ids[live], x[live], f[live], g[live], S[:, live], Yh[:, live], rho[:, live]
+    if len(ids):
+        x_out[ids], f_out[ids], g_out[ids] = x, f, g
+    return x_out, f_out, g_out, iteration
 
 
 def minimize_dmf(
