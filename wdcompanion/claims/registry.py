@@ -66,6 +66,25 @@ CLAIMS: dict[str, Claim] = {
             chapter="book/dmf/unique-minimizer",
             module="unique_minimizer",
         ),
+        Claim(
+            id="dmf-hessian-spectrum",
+            paper=KAMBER_PARHI,
+            location="abstract",
+            statement="The Hessian spectrum is the same at every minimizer of the regularized deep scalar factorization problem.",
+            chapter="book/dmf/hessian-spectrum",
+            module="hessian_spectrum",
+        ),
+        Claim(
+            id="dmf-layer-norms",
+            paper=KAMBER_PARHI,
+            location="abstract",
+            statement=(
+                "Outside the measure-zero set, every layer's Frobenius norm is the same at every minimizer of the "
+                "matrix problem, which gives a global lower bound on the trace of the Hessian at any minimizer."
+            ),
+            chapter="book/dmf/layer-norms",
+            module="layer_norms",
+        ),
     ]
 }
 

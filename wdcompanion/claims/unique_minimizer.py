@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import dmf
-from ..curvature import dmf_hessian_batch
+from ..curvature import hessian_batch
 from ..multistart import MultistartResult, minimize_dmf
 from .lambda_threshold import target_with_spectrum
 from .protocol import Comparison, Verdict, compare
@@ -64,7 +64,7 @@ def distinct_matrices(matrices: np.ndarray, atol: float = 1e-4) -> int:
 
 
 def _min_hessian_eigenvalues(result: MultistartResult, Y: np.ndarray, lam: float) -> np.ndarray:
-    hessians = dmf_hessian_batch(result.weights, Y, lam)
+    hessians = hessian_batch(result.weights, Y, lam)
     return np.linalg.eigvalsh(hessians)[:, 0]
 
 

@@ -1,0 +1,170 @@
+r"""Claim ``dmf-layer-norms``: every layer has the same Frobenius norm at every minimizer.
+
+Kamber & Parhi (2026), abstract: outside the measure-zero set, the Frobenius norm of each layer
+is constant across all minimizers of the matrix problem, which yields a global lower bound on the
+trace of the Hessian at any minimizer. Our derivations: :math:`\lVert W_l\rVert_F^2 = \sum_i s_i^{2/L}`
+for every layer, the trace identity, its closed form at minimizers, and the lower bound
+:math:`(d_0 + d_L + L - 2)\lVert M^*\rVert_F^2/\nu + \lambda N` (:mod:`wdcompanion.curvature`).
+Measured here:
+
+1. layer norms and balancedness at every global minimizer found by multistart;
+2. the trace identity at random points, the closed-form trace at minimizers, and the bound,
+   each against the trace of the exact (``torch.func``) Hessian;
+3. on the exceptional set, the two minimizer families' layer norms;
+4. at scale (over :math:`10^4` parameters), Hutchinson's trace estimate and the Lanczos top
+   eigenvalue, from Hessian-vector products only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse.linalg import eigsh
+
+from .. import curvature, dmf
+from ..multistart import minimize_dmf
+from .lambda_threshold import target_with_spectrum
+from .protocol import Comparison, Verdict, compare
+from .unique_minimizer import global_mask
+
+CLAIM_ID = "dmf-layer-norms"
+LAM = 0.35
+
+__all__ = ["CLAIM_ID", "LayerNormsResult", "run", "balance_error"]
+
+_SETTINGS = {
+    "small": dict(targets={"rectangular 5x3": ((3.0, 1.2, 0.45), (5, 3), 4),
+                           "repeated singular values 4x4": ((2.0, 2.0, 1.1, 0.3), (4, 4), 5),
+                           "bottleneck width 2 < rank 3": ((3.0, 2.0, 1.5), (4, 3), 2)},
+                  depths=(2, 3, 4, 5), starts=100, random_points=12, hutchinson_samples=300,
+                  large=(60, 50, 50, 4)),
+    "paper": dict(targets={"rectangular 16x12": (tuple(np.geomspace(4, 0.1, 12)), (16, 12), 12),
+                           "repeated singular values 8x8": ((2.0,) * 3 + (1.1,) * 3 + (0.3,) * 2, (8, 8), 8),
+                           "bottleneck width 3 < rank 6": (tuple(np.linspace(3.0, 1.5, 6)), (8, 6), 3)},
+                  depths=(2, 3, 4, 5, 6), starts=1000, random_points=50, hutchinson_samples=2000,
+                  large=(200, 150, 150, 5)),
+}
+
+
+def balance_error(layers) -> float:
+    r""":math:`\max_l \max |W_{l+1}^\top W_{l+1} - W_l W_l^\top|` (zero at every critical point)."""
+    return float(max(np.max(np.abs(layers[l + 1].T @ layers[l + 1] - layers[l] @ layers[l].T))
+                     for l in range(len(layers) - 1))) if len(layers) > 1 else 0.0
+
+
+@dataclass
+class LayerNormsResult:
+    verdict: Verdict
+    norm_rows: list[dict] = field(default_factory=list)
+    trace_rows: list[dict] = field(default_factory=list)
+    exceptional: dict = field(default_factory=dict)
+    large: dict = field(default_factory=dict)
+
+
+def _norms_and_traces(settings, result) -> list[Comparison]:
+    norms, predicted_norms, balance, traces, predicted_traces, bound_excess = [], [], [], [], [], []
+    for index, (name, (spectrum, shape, width)) in enumerate(settings["targets"].items()):
+        Y = target_with_spectrum(spectrum, shape, seed=11 + index)
+        for depth in settings["depths"]:
+            widths = (width,) * (depth - 1)
+            found = minimize_dmf(Y, depth, LAM, n_starts=settings["starts"], widths=widths, seed=500 + 10 * index + depth)
+            glob = np.flatnonzero(global_mask(found))
+            nu = curvature.minimizer_layer_norm_sq(Y, depth, LAM, widths)
+            exact_trace = curvature.minimizer_hessian_trace(Y, depth, LAM, widths)
+            bound = curvature.trace_lower_bound(Y, depth, LAM, widths)
+            hessians = curvature.hessian_batch([w[glob] for w in found.weights], Y, LAM)
+            measured_traces = np.trace(hessians, axis1=1, axis2=2)
+            layer_norms = found.layer_norms_sq[glob]
+            norms.append(layer_norms.ravel())
+            predicted_norms.append(np.full(layer_norms.size, nu))
+            balance.append([balance_error([w[b] for w in found.weights]) for b in glob])
+            traces.append(measured_traces)
+            predicted_traces.append(np.full(len(glob), exact_trace))
+            bound_excess.append(np.maximum(bound - measured_traces, 0.0) / exact_trace)  # relative; tight at rank 1
+            N = hessians.shape[1]
+            result.norm_rows.append(dict(target=name, depth=depth, minimizers=len(glob), nu=nu,
+                                         spread=float(np.ptp(layer_norms)), balance=float(np.max(balance[-1]))))
+            result.trace_rows.append(dict(target=name, depth=depth, parameters=N, trace=exact_trace,
+                                          measured=float(measured_traces.mean()), bound=bound,
+                                          without_decay=exact_trace - LAM * N, bound_without_decay=bound - LAM * N))
+    return [
+        compare("||W_l||_F^2 at every layer of every global minimizer vs sum_i s_i^(2/L)",
+                np.concatenate(norms), np.concatenate(predicted_norms), 1e-7, "abs"),
+        compare("balancedness max|W_{l+1}^T W_{l+1} - W_l W_l^T| at every global minimizer",
+                np.concatenate(balance), 0.0, 1e-7, "abs"),
+        compare("trace of the exact Hessian at every global minimizer vs closed form",
+                np.concatenate(traces), np.concatenate(predicted_traces), 1e-8, "rel"),
+        compare("(lower bound - Hessian trace) / trace, clipped at 0 (the bound holds; equality at rank one)",
+                np.concatenate(bound_excess), 0.0, 1e-9, "abs"),
+    ]
+
+
+def _identity(settings) -> Comparison:
+    rng = np.random.default_rng(17)
+    measured, predicted = [], []
+    for k in range(settings["random_points"]):
+        depth = 1 + k % 5
+        dims = rng.integers(1, 6, size=depth + 1)
+        layers = [rng.standard_normal((dims[i + 1], dims[i])) for i in range(depth)]
+        Y = rng.standard_normal((dims[-1], dims[0]))
+        measured.append(np.trace(curvature.hessian_dense(layers, Y, LAM)))
+        predicted.append(curvature.hessian_trace(layers, Y, LAM))
+    return compare("trace identity at random (non-critical) points vs trace of the exact Hessian",
+                   measured, predicted, 1e-12, "rel")
+
+
+def _exceptional(result, depth: int = 3) -> Comparison:
+    y_star = dmf.critical_target(LAM, depth)
+    Y = target_with_spectrum((2.5, y_star, 0.3), (4, 3), seed=21)
+    U, sigma, Vt = np.linalg.svd(Y, full_matrices=False)
+    s_top = dmf.scalar_minimizer(sigma[0], depth, LAM)
+    s_jump = dmf.nonzero_branch(sigma[1], depth, LAM)
+    with_jump = dmf.balanced_factors((U * [s_top, s_jump, 0.0]) @ Vt, depth)
+    without = dmf.balanced_factors((U * [s_top, 0.0, 0.0]) @ Vt, depth)
+    norms_a = [np.sum(w**2) for w in with_jump]
+    norms_b = [np.sum(w**2) for w in without]
+    result.exceptional = dict(y_star=y_star, s_jump=s_jump, norms_with_jump=norms_a, norms_without=norms_b,
+                              loss_gap=abs(dmf.loss(with_jump, Y, LAM) - dmf.loss(without, Y, LAM)))
+    return compare("on E: ||W_l||^2 (branch with s_jump) - ||W_l||^2 (branch with 0) vs s_jump^(2/L)",
+                   np.subtract(norms_a, norms_b), abs(s_jump) ** (2 / depth), 1e-10, "rel")
+
+
+def _large(settings, result) -> list[Comparison]:
+    rows, cols, width, depth = settings["large"]
+    spectrum = np.concatenate([[4.0], np.geomspace(0.8, 0.05, min(rows, cols) - 1)])  # only sigma_1 survives
+    Y = target_with_spectrum(spectrum, (rows, cols), seed=2)
+    widths = (width,) * (depth - 1)
+    layers = dmf.balanced_factors(dmf.end_to_end_minimizer(Y, depth, LAM, widths), depth, widths)
+    parameters = sum(w.size for w in layers)
+    start = time.perf_counter()
+    estimate, stderr = curvature.hutchinson_trace(layers, Y, LAM, settings["hutchinson_samples"])
+    hutchinson_s = time.perf_counter() - start
+    start = time.perf_counter()
+    top = float(eigsh(curvature.hessian_operator(layers, Y, LAM), k=1, which="LA", tol=1e-10,
+                      v0=np.ones(parameters), return_eigenvectors=False)[0])
+    lanczos_s = time.perf_counter() - start
+    exact = curvature.minimizer_hessian_trace(Y, depth, LAM, widths)
+    observed_top = curvature.minimizer_top_eigenvalue(Y, depth, LAM, widths)
+    result.large = dict(parameters=parameters, estimate=estimate, stderr=stderr, exact=exact, top=top,
+                        observed_top=observed_top, hutchinson_s=hutchinson_s, lanczos_s=lanczos_s,
+                        identity=curvature.hessian_trace(layers, Y, LAM))
+    return [
+        compare(f"Hutchinson trace ({settings['hutchinson_samples']} HVP samples, {parameters} parameters) vs closed form",
+                [estimate], exact, 0.02, "rel"),
+        compare("Lanczos top eigenvalue (HVPs) at a rank-one minimizer vs the scalar value of sigma_max (observed rule)",
+                [top], observed_top, 1e-8, "rel"),
+    ]
+
+
+def run(scale: str = "small") -> LayerNormsResult:
+    """Run every experiment of the chapter and return its data with the verdict."""
+    start = time.perf_counter()
+    settings = _SETTINGS[scale]
+    result = LayerNormsResult(verdict=None)  # type: ignore[arg-type]
+    comparisons = _norms_and_traces(settings, result)
+    comparisons += [_identity(settings), _exceptional(result)]
+    comparisons += _large(settings, result)
+    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale, time.perf_counter() - start)
+    return result
