@@ -3,7 +3,10 @@
 1. Batched multistart L-BFGS (``wdcompanion.multistart``) against a Python loop over
    ``scipy.optimize.minimize(method="L-BFGS-B")`` from the same starts, to gradient norm 1e-10:
    scalar depth 4 with 10,000 starts, and a 20x15 depth-4 matrix with 1,000 starts.
-2. Each registered claim's check at the small scale.
+2. Curvature: dense Hessian (``torch.func.hessian`` + ``eigvalsh``) against the HVP path
+   (Lanczos top eigenvalue + Hutchinson trace with 100 probes) on growing square models of depth 4,
+   then the HVP path alone on larger models until one takes more than a minute.
+3. Each registered claim's check at the small scale.
 
 ``--quick`` times the scipy loop on a tenth of the starts and scales it up (stated in the output).
 """
@@ -16,8 +19,9 @@ import time
 import numpy as np
 import torch
 from scipy.optimize import minimize
+from scipy.sparse.linalg import eigsh
 
-from wdcompanion import dmf
+from wdcompanion import curvature, dmf
 from wdcompanion.claims import CLAIMS, run_claim
 from wdcompanion.claims.lambda_threshold import target_with_spectrum
 from wdcompanion.multistart import dmf_objective, lbfgs_batched, random_starts
@@ -60,16 +64,54 @@ def bench_multistart(name, Y, depth, widths, n_starts, quick):
           f"scipy loop {loop:7.2f} s (max |grad| {worst:.1e}){note}; speed-up {loop / batched:5.1f}x")
 
 
+def _square_model(width: int, depth: int = 4):
+    Y = target_with_spectrum(np.concatenate([[4.0], np.geomspace(0.8, 0.05, width - 1)]), (width, width), seed=0)
+    widths = (width,) * (depth - 1)
+    return Y, dmf.balanced_factors(dmf.end_to_end_minimizer(Y, depth, 0.35, widths), depth, widths)
+
+
+def _hvp_path(Y, layers) -> float:
+    start = time.perf_counter()
+    op = curvature.hessian_operator(layers, Y, 0.35)
+    eigsh(op, k=1, which="LA", tol=1e-10, v0=np.ones(op.shape[0]), return_eigenvectors=False)
+    curvature.hutchinson_trace(layers, Y, 0.35, n_samples=100)
+    return time.perf_counter() - start
+
+
+def bench_curvature() -> None:
+    Y, layers = _square_model(4)
+    curvature.hessian_dense(layers, Y, 0.35)  # warm-up: torch.func traces on first use
+    _hvp_path(Y, layers)
+    for width in (8, 16, 24, 32):
+        Y, layers = _square_model(width)
+        n = sum(w.size for w in layers)
+        start = time.perf_counter()
+        np.linalg.eigvalsh(curvature.hessian_dense(layers, Y, 0.35))
+        dense = time.perf_counter() - start
+        print(f"curvature, N = {n:6d}: dense Hessian + eigvalsh {dense:7.2f} s; HVP Lanczos + Hutchinson {_hvp_path(Y, layers):6.2f} s")
+    for width in (50, 100, 200, 400, 800):
+        Y, layers = _square_model(width)
+        seconds = _hvp_path(Y, layers)
+        print(f"curvature, N = {sum(w.size for w in layers):6d}: HVP Lanczos + Hutchinson {seconds:6.2f} s (dense: not attempted)")
+        if seconds > 60:
+            break
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-claims", action="store_true")
+    parser.add_argument("--only-curvature", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     print("\nlibrary benchmarks")
+    if args.only_curvature:
+        bench_curvature()
+        return
     bench_multistart("scalar, depth 4, 10000 starts", np.array([[1.5]]), 4, (1, 1, 1), 10_000, args.quick)
     Y = target_with_spectrum(np.geomspace(3, 0.1, 15), (20, 15), seed=0)
     bench_multistart("20x15 matrix, depth 4, 1000 starts", Y, 4, (15, 15, 15), 1000, args.quick)
+    bench_curvature()
     if not args.skip_claims:
         for claim_id in CLAIMS:
             start = time.perf_counter()
