@@ -85,6 +85,17 @@ CLAIMS: dict[str, Claim] = {
             chapter="book/dmf/layer-norms",
             module="layer_norms",
         ),
+        Claim(
+            id="req-equilibrium",
+            paper=KOSSON_ET_AL,
+            location="abstract; Table 1 (random-walk model)",
+            statement=(
+                "With weight decay, the expected norm and angular update of each neuron's weight vector converge to "
+                "an equilibrium predicted per optimizer (AdamW, SGD with momentum, Adam + L2, Lion)."
+            ),
+            chapter="book/req/equilibrium",
+            module="equilibrium",
+        ),
     ]
 }
 

@@ -1,0 +1,154 @@
+r"""Claim ``req-equilibrium``: weight norms and angular updates reach a predicted equilibrium.
+
+Kosson, Messmer & Jaggi (ICML 2024): with weight decay, the expected norm and expected angular
+update of each neuron's weight vector converge to a steady state, predicted per optimizer (their
+Table 1, in a random-walk model). Measured here by driving the real ``torch.optim`` optimizers
+(and a Lion implementation) in that random walk (:func:`wdcompanion.rotation.random_walk`):
+
+1. equilibrium norm and angular update, two settings per optimizer, against
+   :func:`wdcompanion.rotation.equilibrium`;
+2. dependences: AdamW under :math:`\eta \times 4`, :math:`\lambda / 4`; Adam + L2 under a gradient
+   scale :math:`\times 1000`;
+3. time to equilibrium from :math:`0.1\times` and :math:`10\times` the equilibrium norm, against the
+   predicted relaxation (AdamW, :math:`\beta_2 = 0.99`) and the norm recursion (SGDM).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import rotation
+from .protocol import Comparison, Verdict, compare
+
+CLAIM_ID = "req-equilibrium"
+C = 256
+
+__all__ = ["CLAIM_ID", "EquilibriumResult", "run", "SETTINGS"]
+
+# (label, optimizer, lr, weight_decay, keyword arguments, tolerance)
+SETTINGS = (
+    ("AdamW b1=0.9", "adamw", 0.02, 0.1, dict(betas=(0.9, 0.999)), 0.02),
+    ("AdamW b1=0", "adamw", 0.02, 0.1, dict(betas=(0.0, 0.999)), 0.02),
+    ("SGDM a=0.9", "sgdm", 0.2, 0.01, dict(momentum=0.9), 0.02),
+    ("SGD a=0", "sgdm", 0.2, 0.01, dict(momentum=0.0), 0.02),
+    ("Adam+L2 b1=0.9", "adam_l2", 0.02, 0.1, dict(betas=(0.9, 0.999)), 0.02),
+    ("Adam+L2 b1=0", "adam_l2", 0.02, 0.1, dict(betas=(0.0, 0.999)), 0.02),
+    ("Lion (0.9, 0.99)", "lion", 0.001, 0.5, dict(betas=(0.9, 0.99)), 0.03),
+    ("Lion (0.95, 0.98)", "lion", 0.001, 0.5, dict(betas=(0.95, 0.98)), 0.03),
+)
+_SCALE = {"small": dict(neurons=64, taus=5.0, min_steps=1500), "paper": dict(neurons=512, taus=30.0, min_steps=10000)}
+
+
+@dataclass
+class EquilibriumResult:
+    verdict: Verdict
+    rows: list[dict] = field(default_factory=list)
+    trajectories: dict = field(default_factory=dict)  # label -> (steps, mean norm, mean angle, prediction)
+    dependence: list[dict] = field(default_factory=list)
+    relaxation: dict = field(default_factory=dict)
+
+
+def _measure(name, lr, wd, kwargs, scale, *, grad_scale=1.0, seed=0):
+    G = grad_scale**2 * (C - 1)
+    pred = rotation.equilibrium(name, lr=lr, weight_decay=wd, fan_in=C, grad_norm_sq=G, **kwargs)
+    steps = max(scale["min_steps"], int(scale["taus"] * pred.timescale))
+    walk = rotation.random_walk(name, lr=lr, weight_decay=wd, steps=steps, n_neurons=scale["neurons"], fan_in=C,
+                                grad_scale=grad_scale, init_norm=pred.norm, seed=seed, **kwargs)
+    late = walk.steps >= steps // 3  # the start is at the predicted norm; skip the moments' warm-up
+    return pred, walk, float(walk.norms[late].mean()), float(walk.angles[late].mean())
+
+
+def _table(scale, result) -> list[Comparison]:
+    norm_ratio, angle_ratio, lion_norm, lion_angle = [], [], [], []
+    for label, name, lr, wd, kwargs, _ in SETTINGS:
+        pred, walk, norm, angle = _measure(name, lr, wd, kwargs, scale)
+        target = (lion_norm, lion_angle) if name == "lion" else (norm_ratio, angle_ratio)
+        target[0].append(norm / pred.norm)
+        target[1].append(angle / pred.angular_update)
+        result.rows.append(dict(label=label, lr=lr, wd=wd, norm=norm, predicted_norm=pred.norm, angle=angle,
+                                predicted_angle=pred.angular_update, timescale=pred.timescale))
+        result.trajectories[label] = (walk.steps, walk.norms.mean(1), walk.angles.mean(1), pred)
+    return [
+        compare("equilibrium norm / prediction: AdamW, SGDM, Adam+L2 (2 settings each)", norm_ratio, 1.0, 0.02, "rel"),
+        compare("equilibrium angular update / prediction: AdamW, SGDM, Adam+L2", angle_ratio, 1.0, 0.02, "rel"),
+        compare("equilibrium norm / prediction: Lion (2 settings)", lion_norm, 1.0, 0.03, "rel"),
+        compare("equilibrium angular update / prediction: Lion", lion_angle, 1.0, 0.03, "rel"),
+    ]
+
+
+def _dependence(scale, result) -> list[Comparison]:
+    _, _, norm_a, angle_a = _measure("adamw", 0.02, 0.1, dict(betas=(0.9, 0.999)), scale, seed=1)
+    _, _, norm_b, angle_b = _measure("adamw", 0.08, 0.025, dict(betas=(0.9, 0.999)), scale, seed=2)
+    _, _, _, angle_c = _measure("adam_l2", 0.02, 0.1, dict(betas=(0.9, 0.999)), scale, grad_scale=1.0, seed=3)
+    _, _, _, angle_d = _measure("adam_l2", 0.02, 0.1, dict(betas=(0.9, 0.999)), scale, grad_scale=1000.0, seed=4)
+    result.dependence = [
+        dict(what="AdamW angle, (lr x4, wd /4) vs base", measured=angle_b / angle_a, predicted=1.0),
+        dict(what="AdamW norm, (lr x4, wd /4) vs base", measured=norm_b / norm_a, predicted=4.0),
+        dict(what="Adam+L2 angle, gradient x1000 vs x1", measured=angle_d / angle_c, predicted=1000 ** (-1 / 3)),
+    ]
+    return [
+        compare("AdamW: angular update unchanged under lr x4, weight decay /4", [angle_b / angle_a], 1.0, 0.02, "rel"),
+        compare("AdamW: norm scales as sqrt(lr / weight decay) (x4)", [norm_b / norm_a], 4.0, 0.02, "rel"),
+        compare("Adam+L2: angular update scales as gradient^(-1/3) (x1000 -> x0.1)", [angle_d / angle_c], 0.1, 0.05, "rel"),
+    ]
+
+
+def _recursion(x0: float, steps: int, decay: float, growth: float) -> np.ndarray:
+    """Iterate x <- (1 - decay)^2 x + growth / x (the model's ||w||^2 dynamics); values after each step."""
+    out = np.empty(steps)
+    x = x0
+    for t in range(steps):
+        x = (1 - decay) ** 2 * x + growth / x
+        out[t] = x
+    return out
+
+
+def _relaxation(scale, result) -> list[Comparison]:
+    lr, wd = 0.01, 0.05  # tau = 1/(2 lr wd) = 1000 steps, long next to Adam's second-moment memory
+    pred = rotation.equilibrium("adamw", lr=lr, weight_decay=wd, fan_in=C, betas=(0.9, 0.99))
+    tau = pred.timescale
+    checks = {}
+    for factor, beta2, horizon in ((10.0, 0.99, 3.2), (0.1, 0.99, 3.2), (0.1, 0.999, 3.2)):
+        walk = rotation.random_walk("adamw", lr=lr, weight_decay=wd, steps=int(horizon * tau), n_neurons=32, fan_in=C,
+                                    init_norm=factor * pred.norm, betas=(0.9, beta2), seed=5)
+        x_hat, x0 = pred.norm**2, (factor * pred.norm) ** 2
+        model = x_hat + (x0 - x_hat) * (1 - lr * wd) ** (2 * (walk.steps + 1))
+        measured = (walk.norms**2).mean(1)
+        result.relaxation[("adamw", factor, beta2)] = (walk.steps, measured, model, tau)
+        checks[(factor, beta2)] = (measured, model)
+    above = [int(k * tau) for k in (1, 2, 3)]
+    below = [int(k * tau) for k in (2, 3)]
+    G = C - 1.0
+    sgd_rows = {}
+    for alpha, lr_s, wd_s, horizon in ((0.0, 0.05, 0.005, 4.0), (0.9, 0.05, 0.005, 6.0)):
+        eq = rotation.equilibrium("sgdm", lr=lr_s, weight_decay=wd_s, fan_in=C, grad_norm_sq=G, momentum=alpha)
+        steps = int(horizon * eq.timescale)
+        walk = rotation.random_walk("sgdm", lr=lr_s, weight_decay=wd_s, steps=steps, n_neurons=32, fan_in=C,
+                                    init_norm=0.3 * eq.norm, momentum=alpha, seed=6)
+        model = _recursion((0.3 * eq.norm) ** 2, steps, lr_s * wd_s / (1 - alpha), lr_s**2 * G / (1 - alpha) ** 2)
+        sgd_rows[alpha] = ((walk.norms**2).mean(1), model, eq.timescale)
+        result.relaxation[("sgdm", alpha)] = (walk.steps, (walk.norms**2).mean(1), model, eq.timescale)
+    plain, momentum = sgd_rows[0.0], sgd_rows[0.9]
+    late = np.arange(len(momentum[0])) >= 2 * momentum[2]
+    return [
+        compare("AdamW ||w||^2 from 10x at tau, 2 tau, 3 tau vs exponential relaxation (1 - lr wd)^(2t)",
+                checks[(10.0, 0.99)][0][above], checks[(10.0, 0.99)][1][above], 0.02, "rel"),
+        compare("AdamW (beta2 = 0.99) ||w||^2 from 0.1x at 2 tau, 3 tau vs exponential relaxation",
+                checks[(0.1, 0.99)][0][below], checks[(0.1, 0.99)][1][below], 0.10, "rel"),
+        compare("SGD ||w||^2 from 0.3x vs the norm recursion, every step", plain[0], plain[1], 0.01, "rel"),
+        compare("SGDM (momentum 0.9) ||w||^2 from 0.3x vs the norm recursion, after 2 tau", momentum[0][late],
+                momentum[1][late], 0.05, "rel"),
+    ]
+
+
+def run(scale: str = "small") -> EquilibriumResult:
+    """Run every experiment of the chapter and return its data with the verdict."""
+    start = time.perf_counter()
+    settings = _SCALE[scale]
+    result = EquilibriumResult(verdict=None)  # type: ignore[arg-type]
+    comparisons = _table(settings, result) + _dependence(settings, result) + _relaxation(settings, result)
+    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale, time.perf_counter() - start)
+    return result
