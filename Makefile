@@ -28,7 +28,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests
 
 nbval: $(STAMP)
-	$(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 --sanitize-with tests/nbval_sanitize.cfg book
+	$(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 --nbval-sanitize-with tests/nbval_sanitize.cfg book
 
 strict-book: $(STAMP)
 	$(PY) scripts/guard_cache.py
