@@ -122,11 +122,13 @@ class RotationTracker:
     Uses ``torch.optim.Optimizer.register_step_pre_hook``/``register_step_post_hook``, so training is
     unchanged. Every parameter with at least two dimensions is tracked (or those named in
     ``names``). Every ``interval`` steps, ``history[name]`` gets one ``(step, norms, angles)`` entry
-    with per-neuron tensors (norms after the step).
+    with per-neuron tensors (norms after the step). With ``center_rows=True`` each row is centred
+    first: under Weight Standardization the scale-invariant neuron is :math:`w - \bar w`.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, interval: int = 1,
-                 names: Iterable[str] | None = None):
+                 names: Iterable[str] | None = None, center_rows: bool = False):
+        self.center_rows = bool(center_rows)
         if not isinstance(model, torch.nn.Module):
             raise TypeError("model must be a torch.nn.Module")
         if not isinstance(optimizer, torch.optim.Optimizer):
@@ -143,15 +145,19 @@ class RotationTracker:
         self._before: dict[str, torch.Tensor] = {}
         self._handles = [optimizer.register_step_pre_hook(self._pre), optimizer.register_step_post_hook(self._post)]
 
+    def _view(self, name: str, p: torch.Tensor) -> torch.Tensor:
+        rows = _rows(p, name).double()
+        return rows - rows.mean(dim=1, keepdim=True) if self.center_rows else rows
+
     def _pre(self, optimizer, args, kwargs) -> None:
         if self.steps % self.interval == 0:
-            self._before = {n: p.detach().clone() for n, p in self.params.items()}
+            self._before = {n: self._view(n, p).clone() for n, p in self.params.items()}
 
     def _post(self, optimizer, args, kwargs) -> None:
         if self._before:
             for n, p in self.params.items():
-                rows = _rows(p, n)
-                self.history[n].append((self.steps, rows.double().norm(dim=1), angular_update(self._before[n], p)))
+                rows = self._view(n, p)
+                self.history[n].append((self.steps, rows.norm(dim=1), angular_update(self._before[n], rows)))
             self._before = {}
         self.steps += 1
 

@@ -96,6 +96,17 @@ CLAIMS: dict[str, Claim] = {
             chapter="book/req/equilibrium",
             module="equilibrium",
         ),
+        Claim(
+            id="req-balanced-rotation",
+            paper=KOSSON_ET_AL,
+            location="abstract",
+            statement=(
+                "AdamW and SGD with momentum balance the equilibrium rotation across layers and neurons, Adam + L2 "
+                "does not; Weight Standardization balances it per neuron where LayerNorm alone does not."
+            ),
+            chapter="book/req/balanced-rotation",
+            module="balanced_rotation",
+        ),
     ]
 }
 

@@ -1,0 +1,59 @@
+"""req-balanced-rotation passes, and fails when the tracker measures the wrong axis or the prediction is wrong."""
+
+import math
+
+import pytest
+import torch
+
+from wdcompanion import nets, rotation
+from wdcompanion.claims import balanced_rotation
+
+
+def _failed(verdict):
+    return " | ".join(c.name for c in verdict.comparisons if not c.passed)
+
+
+def test_check_passes():
+    verdict = balanced_rotation.run("small").verdict
+    assert verdict.passed, verdict.report()
+
+
+def test_tracker_on_the_wrong_axis_fails(monkeypatch):
+    def columns(tensor, name):  # a tracker that takes columns (inputs) for neurons
+        return tensor.detach().reshape(tensor.shape[0], -1).T
+
+    monkeypatch.setattr(rotation, "_rows", columns)
+    assert "neuron norm" in _failed(balanced_rotation.run("small").verdict)
+
+
+def test_wrong_beta_factor_fails(monkeypatch):
+    original = rotation.equilibrium
+
+    def wrong(name, **kwargs):  # drop the momentum factor sqrt((1 - b1)/(1 + b1)) from AdamW's angle
+        e = original(name, **kwargs)
+        if name != "adamw":
+            return e
+        b1 = (kwargs.get("betas") or (0.9, 0.999))[0]
+        return rotation.Equilibrium(e.norm, e.angular_update / math.sqrt((1 - b1) / (1 + b1)), e.timescale)
+
+    monkeypatch.setattr(rotation, "equilibrium", wrong)
+    assert "sqrt(2 lr wd" in _failed(balanced_rotation.run("small").verdict)
+
+
+def test_ws_linear_is_row_scale_and_shift_invariant():
+    layer = nets.WSLinear(5, 3, bias=False)
+    x = torch.randn(4, 5)
+    out = layer(x)
+    with torch.no_grad():
+        layer.weight.mul_(torch.tensor([[2.0], [0.5], [3.0]])).add_(torch.tensor([[1.0], [-2.0], [0.3]]))
+    assert torch.allclose(layer(x), out, atol=1e-5)
+
+
+def test_data_and_models_validate():
+    x, y = nets.teacher_data(100, seed=3)
+    assert x.shape == (100, 32) and y.max() < 10
+    assert torch.equal(nets.teacher_data(100, seed=3)[1], y)
+    with pytest.raises(ValueError, match="norm"):
+        nets.mlp(32, (8,), 10, norm="group")
+    with pytest.raises(ValueError, match="n_samples"):
+        nets.teacher_data(0)

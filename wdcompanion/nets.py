@@ -1,0 +1,103 @@
+r"""Small networks with normalization, and generated data (nothing is downloaded).
+
+* :func:`teacher_data`: inputs :math:`x \sim \mathcal N(0, I_d)` labelled by the arg-max of a random
+  two-layer ReLU teacher network (deterministic in the seed).
+* :class:`WSLinear`: a linear layer with Weight Standardization: each row is centred and scaled to
+  unit norm before use, :math:`\hat w = (w - \bar w)/\lVert w - \bar w\rVert`, so the layer's output is
+  invariant to each row's scale (and shift), as for a linear layer followed by BatchNorm.
+* :func:`mlp`: ``Linear -> norm -> ReLU`` blocks and a linear read-out, with ``norm`` one of
+  ``"batch"``, ``"layer"``, ``"layer+ws"`` (LayerNorm after WS linears) or ``"none"``.
+* :func:`train_classifier`: mini-batch training with a given optimizer, recording gradient norms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._validation import check_count
+
+__all__ = ["NORMS", "teacher_data", "WSLinear", "mlp", "TrainingRun", "train_classifier"]
+
+NORMS = ("batch", "layer", "layer+ws", "none")
+
+
+def teacher_data(n_samples: int, dim: int = 32, classes: int = 10, hidden: int = 64, seed: int = 0):
+    """``(x, y)``: Gaussian inputs labelled by a random ReLU teacher network (float32, int64)."""
+    n_samples, dim, classes, hidden = (check_count(v, name) for v, name in
+                                       ((n_samples, "n_samples"), (dim, "dim"), (classes, "classes"), (hidden, "hidden")))
+    gen = torch.Generator().manual_seed(check_count(seed, "seed", minimum=0))
+    x = torch.randn(n_samples, dim, generator=gen)
+    w1 = torch.randn(hidden, dim, generator=gen) / np.sqrt(dim)
+    w2 = torch.randn(classes, hidden, generator=gen) / np.sqrt(hidden)
+    y = (torch.relu(x @ w1.T) @ w2.T).argmax(dim=1)
+    return x, y
+
+
+class WSLinear(nn.Linear):
+    """Linear layer whose rows are centred and normalized in the forward pass (Weight Standardization)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = self.weight - self.weight.mean(dim=1, keepdim=True)
+        standardized = centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return nn.functional.linear(x, standardized, self.bias)
+
+
+def mlp(in_dim: int, widths: Sequence[int], classes: int, norm: str = "batch", seed: int = 0) -> nn.Sequential:
+    """An MLP of ``Linear -> norm -> ReLU`` blocks (hidden linears without bias) and a linear read-out."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    widths = [check_count(w, "widths") for w in widths]
+    torch.manual_seed(check_count(seed, "seed", minimum=0))
+    layers: list[nn.Module] = []
+    previous = check_count(in_dim, "in_dim")
+    for width in widths:
+        linear = WSLinear if norm == "layer+ws" else nn.Linear
+        layers.append(linear(previous, width, bias=norm == "none"))
+        if norm == "batch":
+            layers.append(nn.BatchNorm1d(width))
+        elif norm in ("layer", "layer+ws"):
+            layers.append(nn.LayerNorm(width))
+        layers.append(nn.ReLU())
+        previous = width
+    layers.append(nn.Linear(previous, check_count(classes, "classes")))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class TrainingRun:
+    losses: np.ndarray  # training loss per step
+    grad_norms: dict[str, np.ndarray]  # per recorded step, per neuron: ||grad|| * ||w|| (gradient at unit norm)
+    accuracy: float  # on the training data at the end
+
+
+def train_classifier(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int,
+                     batch_size: int = 128, seed: int = 0, record: Sequence[str] = (), record_every: int = 10,
+                     on_step: Callable[[int], None] | None = None) -> TrainingRun:
+    """Mini-batch cross-entropy training; records ``||grad_w|| ||w||`` per neuron for the named weights."""
+    steps, batch_size = check_count(steps, "steps"), check_count(batch_size, "batch_size")
+    params = dict(model.named_parameters())
+    gen = torch.Generator().manual_seed(check_count(seed, "seed", minimum=0))
+    losses, grads = [], {name: [] for name in record}
+    model.train()
+    for step in range(steps):
+        index = torch.randint(0, len(x), (batch_size,), generator=gen)
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x[index]), y[index])
+        loss.backward()
+        if step % record_every == 0:
+            for name in record:
+                p = params[name]
+                grads[name].append((p.grad.norm(dim=1) * p.detach().norm(dim=1)).numpy().copy())
+        optimizer.step()
+        if on_step is not None:
+            on_step(step)
+        losses.append(loss.item())
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1) == y).float().mean().item()
+    return TrainingRun(np.array(losses), {k: np.array(v) for k, v in grads.items()}, accuracy)
