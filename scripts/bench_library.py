@@ -3,10 +3,12 @@
 1. Batched multistart L-BFGS (``wdcompanion.multistart``) against a Python loop over
    ``scipy.optimize.minimize(method="L-BFGS-B")`` from the same starts, to gradient norm 1e-10:
    scalar depth 4 with 10,000 starts, and a 20x15 depth-4 matrix with 1,000 starts.
-2. Curvature: dense Hessian (``torch.func.hessian`` + ``eigvalsh``) against the HVP path
+2. Tracker overhead: a training step with and without :class:`~wdcompanion.rotation.RotationTracker`
+   recording every step (MLP and CNN with BatchNorm).
+3. Curvature: dense Hessian (``torch.func.hessian`` + ``eigvalsh``) against the HVP path
    (Lanczos top eigenvalue + Hutchinson trace with 100 probes) on growing square models of depth 4,
    then the HVP path alone on larger models until one takes more than a minute.
-3. Each registered claim's check at the small scale.
+4. Each registered claim's check at the small scale.
 
 ``--quick`` times the scipy loop on a tenth of the starts and scales it up (stated in the output).
 """
@@ -21,7 +23,7 @@ import torch
 from scipy.optimize import minimize
 from scipy.sparse.linalg import eigsh
 
-from wdcompanion import curvature, dmf
+from wdcompanion import curvature, dmf, nets, rotation
 from wdcompanion.claims import CLAIMS, run_claim
 from wdcompanion.claims.lambda_threshold import target_with_spectrum
 from wdcompanion.multistart import dmf_objective, lbfgs_batched, random_starts
@@ -80,13 +82,13 @@ def _hvp_path(Y, layers) -> float:
 
 def bench_curvature() -> None:
     Y, layers = _square_model(4)
-    curvature.hessian_dense(layers, Y, 0.35)  # warm-up: torch.func traces on first use
+    curvature.hessian(layers, Y, 0.35)  # warm-up: torch.func traces on first use
     _hvp_path(Y, layers)
     for width in (8, 16, 24, 32):
         Y, layers = _square_model(width)
         n = sum(w.size for w in layers)
         start = time.perf_counter()
-        np.linalg.eigvalsh(curvature.hessian_dense(layers, Y, 0.35))
+        np.linalg.eigvalsh(curvature.hessian(layers, Y, 0.35))
         dense = time.perf_counter() - start
         print(f"curvature, N = {n:6d}: dense Hessian + eigvalsh {dense:7.2f} s; HVP Lanczos + Hutchinson {_hvp_path(Y, layers):6.2f} s")
     for width in (50, 100, 200, 400, 800):
@@ -95,6 +97,33 @@ def bench_curvature() -> None:
         print(f"curvature, N = {sum(w.size for w in layers):6d}: HVP Lanczos + Hutchinson {seconds:6.2f} s (dense: not attempted)")
         if seconds > 60:
             break
+
+
+def _train_steps(model, x, y, steps, track):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
+    tracker = rotation.RotationTracker(model, optimizer, interval=1) if track else None
+    start = time.perf_counter()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    elapsed = time.perf_counter() - start
+    if tracker is not None:
+        tracker.remove()
+    return elapsed
+
+
+def bench_tracker() -> None:
+    x, y = nets.teacher_data(128, dim=32, seed=0)
+    images = torch.randn(32, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, 10, (32,), generator=torch.Generator().manual_seed(1))
+    for label, make, data in (("MLP 32-256-256-256-10 + BatchNorm, batch 128", lambda: nets.mlp(32, (256, 256, 256), 10), (x, y)),
+                              ("CNN 3-32-64-64 + BatchNorm, 32 images 16x16", lambda: nets.cnn(3, (32, 64, 64), 10), (images, labels))):
+        _train_steps(make(), *data, 5, False)  # warm-up
+        plain = _train_steps(make(), *data, 200, False)
+        tracked = _train_steps(make(), *data, 200, True)
+        print(f"tracker overhead, {label}: {1000 * plain / 200:.2f} ms/step untracked, {1000 * tracked / 200:.2f} ms/step tracked"
+              f" every step, ratio {tracked / plain:.2f}")
 
 
 def main() -> None:
@@ -111,6 +140,7 @@ def main() -> None:
     bench_multistart("scalar, depth 4, 10000 starts", np.array([[1.5]]), 4, (1, 1, 1), 10_000, args.quick)
     Y = target_with_spectrum(np.geomspace(3, 0.1, 15), (20, 15), seed=0)
     bench_multistart("20x15 matrix, depth 4, 1000 starts", Y, 4, (15, 15, 15), 1000, args.quick)
+    bench_tracker()
     bench_curvature()
     if not args.skip_claims:
         for claim_id in CLAIMS:

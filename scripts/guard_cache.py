@@ -1,9 +1,10 @@
 """Clear Jupyter Book's execution cache when it could serve outputs of an older library.
 
-jupyter-cache keys a notebook on its code cells only, so a change in ``wdcompanion/`` would not
-re-execute the chapters. This script clears ``_build/.jupyter_cache`` when the library's
-fingerprint differs from the one stored with the cache, or when a registered claim has no
-verdict record from the current library (so the dashboard can never show a stale "pass").
+jupyter-cache keys a notebook on its code cells only, and Sphinx re-reads only documents whose
+source changed, so a change in ``wdcompanion/`` would re-execute no chapter. This script clears
+``_build/.jupyter_cache`` and Sphinx's saved environment (``_build/.doctrees``) when the library's
+fingerprint differs from the one stored with the cache, or when a registered claim has no verdict
+record from the current library (so the dashboard can never show a stale "pass").
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from wdcompanion.claims.records import library_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "_build" / ".jupyter_cache"
+DOCTREES = ROOT / "_build" / ".doctrees"
 RECORDS = ROOT / "_build" / "verdicts"
 STAMP = ROOT / "_build" / ".library-fingerprint"
 
@@ -26,9 +28,10 @@ def main() -> int:
     records = read_records(RECORDS)
     stale = (not STAMP.exists() or STAMP.read_text().strip() != fingerprint
              or any(records.get(c, {}).get("library_fingerprint") != fingerprint for c in CLAIMS))
-    if stale and CACHE.exists():
-        shutil.rmtree(CACHE)
-        print("guard_cache: library changed or verdicts missing; cleared the execution cache")
+    if stale and (CACHE.exists() or DOCTREES.exists()):
+        for path in (CACHE, DOCTREES):
+            shutil.rmtree(path, ignore_errors=True)
+        print("guard_cache: library changed or verdicts missing; cleared the execution cache and Sphinx's environment")
     STAMP.parent.mkdir(parents=True, exist_ok=True)
     STAMP.write_text(fingerprint + "\n")
     return 0

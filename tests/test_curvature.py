@@ -13,7 +13,7 @@ def _minimizer(rng_seed=0, depth=3, widths=(4, 4), lam=0.3):
 def test_dense_hessian_is_symmetric_and_matches_finite_differences(rng):
     Y = rng.standard_normal((2, 3))
     layers = [rng.standard_normal((4, 3)), rng.standard_normal((2, 4))]
-    H = curvature.hessian_dense(layers, Y, 0.2)
+    H = curvature.hessian(layers, Y, 0.2)
     assert np.allclose(H, H.T, atol=1e-12)
     theta = np.concatenate([w.ravel() for w in layers])
     h, k = 1e-6, 5
@@ -29,7 +29,7 @@ def test_dense_hessian_is_symmetric_and_matches_finite_differences(rng):
 
 def test_hvp_operator_matches_dense(rng):
     Y, layers = _minimizer()
-    H = curvature.hessian_dense(layers, Y, 0.3)
+    H = curvature.hessian(layers, Y, 0.3)
     op = curvature.hessian_operator(layers, Y, 0.3)
     v = rng.standard_normal(H.shape[0])
     assert np.allclose(op.matvec(v), H @ v, atol=1e-12)
@@ -37,7 +37,7 @@ def test_hvp_operator_matches_dense(rng):
 
 def test_trace_identity_and_closed_forms():
     Y, layers = _minimizer()
-    H = curvature.hessian_dense(layers, Y, 0.3)
+    H = curvature.hessian(layers, Y, 0.3)
     assert curvature.hessian_trace(layers, Y, 0.3) == pytest.approx(np.trace(H), rel=1e-12)
     assert curvature.minimizer_hessian_trace(Y, 3, 0.3, (4, 4)) == pytest.approx(np.trace(H), rel=1e-12)
     assert curvature.trace_lower_bound(Y, 3, 0.3, (4, 4)) <= np.trace(H) * (1 + 1e-12)  # equality at rank one
@@ -56,7 +56,7 @@ def test_scalar_spectrum_against_dense(depth):
     for y, lam in ((1.3, 0.1), (-0.8, 0.6)):
         points = dmf.scalar_parameter_minimizers(y, depth, lam)
         for p in points:
-            H = curvature.hessian_dense([np.array([[v]]) for v in p], np.array([[y]]), lam)
+            H = curvature.hessian([np.array([[v]]) for v in p], np.array([[y]]), lam)
             assert np.allclose(np.linalg.eigvalsh(H), curvature.scalar_hessian_spectrum(y, depth, lam), atol=1e-10)
 
 
@@ -70,9 +70,9 @@ def test_orbit_dimension():
 @pytest.mark.parametrize(
     "call, error, word",
     [
-        (lambda: curvature.hessian_dense([np.ones((2, 2))], np.ones((2, 2)), -1.0), ValueError, "lam"),
-        (lambda: curvature.hessian_dense([np.ones((2, 3)), np.ones((2, 3))], np.ones((2, 3)), 0.1), ValueError, "chain"),
-        (lambda: curvature.hessian_dense(np.ones((2, 2)), np.ones((2, 2)), 0.1), TypeError, "weights"),
+        (lambda: curvature.hessian([np.ones((2, 2))], np.ones((2, 2)), -1.0), ValueError, "lam"),
+        (lambda: curvature.hessian([np.ones((2, 3)), np.ones((2, 3))], np.ones((2, 3)), 0.1), ValueError, "chain"),
+        (lambda: curvature.hessian(np.ones((2, 2)), np.ones((2, 2)), 0.1), TypeError, "weights"),
         (lambda: curvature.hessian_trace([np.ones((2, 2))], np.ones((3, 2)), 0.1), ValueError, "Y"),
         (lambda: curvature.hessian_batch([np.ones((2, 1, 1)), np.ones((3, 1, 1))], np.ones((1, 1)), 0.1), ValueError, "batch"),
         (lambda: curvature.hutchinson_trace([np.ones((1, 1))], np.ones((1, 1)), 0.1, n_samples=1), ValueError, "n_samples"),

@@ -122,3 +122,19 @@ def test_wrong_beta_factor_fails(monkeypatch):
     monkeypatch.setattr(rotation, "equilibrium", wrong)
     verdict = _table_verdict()
     assert not verdict.passed and "angular update" in " ".join(c.name for c in verdict.comparisons if not c.passed)
+
+
+def test_tracker_on_conv_filters():
+    from wdcompanion import nets
+
+    model = nets.cnn(3, (4, 6), 10)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
+    tracker = rotation.RotationTracker(model, opt, names=["0.weight", "3.weight"])
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,))
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    assert tracker.angles("0.weight").shape == (3, 4) and tracker.angles("3.weight").shape == (3, 6)
+    with pytest.raises(ValueError, match="norm"):
+        nets.cnn(3, (4,), 10, norm="layer")

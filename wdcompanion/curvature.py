@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
-from torch.func import grad, hessian, jvp, vmap
+from torch.func import grad, jvp, vmap
+from torch.func import hessian as func_hessian
 
 from . import dmf
 from ._validation import as_real_array, check_count, check_depth, check_positive, check_widths
 
 __all__ = [
-    "hessian_dense",
+    "hessian",
     "hessian_batch",
     "hessian_operator",
     "hutchinson_trace",
@@ -76,12 +77,12 @@ def _flat(weights: Sequence[Any]) -> tuple[list[np.ndarray], np.ndarray]:
     return layers, np.concatenate([w.ravel() for w in layers])
 
 
-def hessian_dense(weights: Sequence[Any], Y: Any, lam: float) -> np.ndarray:
+def hessian(weights: Sequence[Any], Y: Any, lam: float) -> np.ndarray:
     r"""Dense Hessian :math:`\nabla^2 f(\theta)`, shape ``(N, N)`` (``torch.func.hessian``, float64)."""
     lam = check_positive(lam, "lam")
     layers, theta = _flat(weights)
     shapes, target = _check_shapes([w.shape for w in layers], Y)
-    return hessian(_layered_value)(torch.as_tensor(theta), shapes, target, lam).numpy()
+    return func_hessian(_layered_value)(torch.as_tensor(theta), shapes, target, lam).numpy()
 
 
 def hessian_batch(weights: Sequence[Any], Y: Any, lam: float) -> np.ndarray:
@@ -92,7 +93,7 @@ def hessian_batch(weights: Sequence[Any], Y: Any, lam: float) -> np.ndarray:
         raise ValueError("every weights[l] must have the same batch size")
     shapes, target = _check_shapes([w.shape[1:] for w in layers], Y)
     theta = torch.as_tensor(np.concatenate([w.reshape(w.shape[0], -1) for w in layers], axis=1))
-    return vmap(hessian(_layered_value), in_dims=(0, None, None, None))(theta, shapes, target, lam).numpy()
+    return vmap(func_hessian(_layered_value), in_dims=(0, None, None, None))(theta, shapes, target, lam).numpy()
 
 
 def _hvp_function(weights: Sequence[Any], Y: Any, lam: float):

@@ -7,6 +7,7 @@ r"""Small networks with normalization, and generated data (nothing is downloaded
   invariant to each row's scale (and shift), as for a linear layer followed by BatchNorm.
 * :func:`mlp`: ``Linear -> norm -> ReLU`` blocks and a linear read-out, with ``norm`` one of
   ``"batch"``, ``"layer"``, ``"layer+ws"`` (LayerNorm after WS linears) or ``"none"``.
+* :func:`cnn`: a small convolutional network with BatchNorm (every filter scale-invariant).
 * :func:`train_classifier`: mini-batch training with a given optimizer, recording gradient norms.
 """
 
@@ -21,7 +22,7 @@ from torch import nn
 
 from ._validation import check_count
 
-__all__ = ["NORMS", "teacher_data", "WSLinear", "mlp", "TrainingRun", "train_classifier"]
+__all__ = ["NORMS", "teacher_data", "WSLinear", "mlp", "cnn", "TrainingRun", "train_classifier"]
 
 NORMS = ("batch", "layer", "layer+ws", "none")
 
@@ -65,6 +66,27 @@ def mlp(in_dim: int, widths: Sequence[int], classes: int, norm: str = "batch", s
         layers.append(nn.ReLU())
         previous = width
     layers.append(nn.Linear(previous, check_count(classes, "classes")))
+    return nn.Sequential(*layers)
+
+
+def cnn(in_channels: int, channels: Sequence[int], classes: int, norm: str = "batch", seed: int = 0) -> nn.Sequential:
+    """A small CNN: ``Conv3x3 -> norm -> ReLU`` blocks (stride 2 after the first), global average pooling, linear read-out.
+
+    ``norm`` is ``"batch"`` (BatchNorm2d: every filter is scale-invariant) or ``"none"``.
+    """
+    if norm not in ("batch", "none"):
+        raise ValueError(f"norm must be 'batch' or 'none' for the CNN, got {norm!r}")
+    channels = [check_count(c, "channels") for c in channels]
+    torch.manual_seed(check_count(seed, "seed", minimum=0))
+    layers: list[nn.Module] = []
+    previous = check_count(in_channels, "in_channels")
+    for index, width in enumerate(channels):
+        layers.append(nn.Conv2d(previous, width, 3, stride=1 if index == 0 else 2, padding=1, bias=norm == "none"))
+        if norm == "batch":
+            layers.append(nn.BatchNorm2d(width))
+        layers.append(nn.ReLU())
+        previous = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(previous, check_count(classes, "classes"))]
     return nn.Sequential(*layers)
 
 

@@ -51,7 +51,7 @@ def gd_growth_factor(y: float, depth: int, lam: float, step: float, steps: int =
     """
     t = abs(float(dmf.scalar_minimizer(y, depth, lam))) ** (1 / depth)
     minimizer = [np.array([[np.sign(y) * t if l == 0 else t]]) for l in range(depth)]
-    hessian = curvature.hessian_dense(minimizer, np.array([[y]]), lam)
+    hessian = curvature.hessian(minimizer, np.array([[y]]), lam)
     top = np.linalg.eigh(hessian)[1][:, -1]
     start = [w + amplitude * top[l] for l, w in enumerate(minimizer)]
     layers, distances = start, []
@@ -83,7 +83,7 @@ def _scalar(settings, result) -> list[Comparison]:
                 glob = global_mask(found)
                 spectra = np.linalg.eigvalsh(curvature.hessian_batch([w[glob] for w in found.weights], Y, lam))
                 points = dmf.scalar_parameter_minimizers(y, depth, lam)
-                exact_spectra = np.array([np.linalg.eigvalsh(curvature.hessian_dense([np.array([[v]]) for v in p], Y, lam))
+                exact_spectra = np.array([np.linalg.eigvalsh(curvature.hessian([np.array([[v]]) for v in p], Y, lam))
                                           for p in points])
                 numeric.append(spectra.ravel())
                 predicted_numeric.append(np.tile(predicted, len(spectra)))
@@ -107,8 +107,8 @@ def _control(result) -> list[Comparison]:
         t = float(dmf.threshold_jump(y, depth)) ** (1 / depth)
         nonzero = [np.array([[t]]) for _ in range(depth)]
         zero = [np.zeros((1, 1)) for _ in range(depth)]
-        spec_nonzero = np.linalg.eigvalsh(curvature.hessian_dense(nonzero, np.array([[y]]), lam))
-        spec_zero = np.linalg.eigvalsh(curvature.hessian_dense(zero, np.array([[y]]), lam))
+        spec_nonzero = np.linalg.eigvalsh(curvature.hessian(nonzero, np.array([[y]]), lam))
+        spec_zero = np.linalg.eigvalsh(curvature.hessian(zero, np.array([[y]]), lam))
         pred_nonzero = np.sort(np.append(np.full(depth - 1, 2 * lam), (depth - 1) * (depth - 2) * lam))
         measured_on.append(spec_nonzero)
         predicted_on.append(pred_nonzero)
@@ -135,7 +135,7 @@ def _matrix(settings, result) -> list[Comparison]:
         for depth in depths:
             widths = (width,) * (depth - 1)
             M = dmf.end_to_end_minimizer(Y, depth, lam, widths)
-            exact = np.linalg.eigvalsh(curvature.hessian_dense(dmf.balanced_factors(M, depth, widths), Y, lam))
+            exact = np.linalg.eigvalsh(curvature.hessian(dmf.balanced_factors(M, depth, widths), Y, lam))
             found = minimize_dmf(Y, depth, lam, n_starts=settings["matrix_starts"], widths=widths, seed=50 + depth)
             glob = global_mask(found)
             spectra = np.linalg.eigvalsh(curvature.hessian_batch([w[glob] for w in found.weights], Y, lam))
