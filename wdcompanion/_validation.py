@@ -70,3 +70,21 @@ def check_widths(widths: Any, depth: int, name: str = "widths") -> tuple[int, ..
     if len(widths) != depth - 1:
         raise ValueError(f"{name} must have depth - 1 = {depth - 1} entries, got {len(widths)}")
     return tuple(check_count(w, f"{name}[{i}]") for i, w in enumerate(widths))
+
+
+def as_layers(weights: Any, name: str = "weights") -> list[np.ndarray]:
+    """Validate a non-empty sequence of 2-D finite arrays ``(W_1, ..., W_L)``; return them as float64."""
+    if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)) or len(weights) == 0:
+        raise TypeError(f"{name} must be a non-empty sequence of 2-D arrays (W_1, ..., W_L)")
+    return [as_real_array(w, f"{name}[{i}]", ndim=2) for i, w in enumerate(weights)]
+
+
+def check_chain(shapes: Any, target_shape: tuple[int, int] | None = None, name: str = "weights") -> None:
+    """Check that layer shapes ``(d_l, d_{l-1})`` chain, and map ``R^{d_0}`` to ``R^{d_L}`` as ``target_shape`` says."""
+    shapes = [tuple(int(v) for v in s) for s in shapes]
+    for i in range(1, len(shapes)):
+        if shapes[i][1] != shapes[i - 1][0]:
+            raise ValueError(f"{name} do not chain: {name}[{i}] has {shapes[i][1]} columns but "
+                             f"{name}[{i - 1}] has {shapes[i - 1][0]} rows")
+    if target_shape is not None and (shapes[-1][0], shapes[0][1]) != tuple(target_shape):
+        raise ValueError(f"{name} map R^{shapes[0][1]} to R^{shapes[-1][0]} but Y has shape {tuple(target_shape)}")

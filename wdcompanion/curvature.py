@@ -30,7 +30,7 @@ from torch.func import grad, jvp, vmap
 from torch.func import hessian as func_hessian
 
 from . import dmf
-from ._validation import as_real_array, check_count, check_depth, check_positive, check_widths
+from ._validation import as_layers, as_real_array, check_chain, check_count, check_depth, check_positive, check_widths
 
 __all__ = [
     "hessian",
@@ -62,18 +62,12 @@ def _layered_value(theta: torch.Tensor, shapes: Sequence[tuple[int, int]], targe
 def _check_shapes(shapes: Sequence[tuple[int, ...]], Y: Any) -> tuple[list[tuple[int, int]], torch.Tensor]:
     Y = as_real_array(Y, "Y", ndim=2)
     shapes = [tuple(int(v) for v in s) for s in shapes]
-    for i in range(1, len(shapes)):
-        if shapes[i][1] != shapes[i - 1][0]:
-            raise ValueError(f"weights do not chain: weights[{i}] has {shapes[i][1]} columns, weights[{i - 1}] has {shapes[i - 1][0]} rows")
-    if (shapes[-1][0], shapes[0][1]) != Y.shape:
-        raise ValueError(f"weights map R^{shapes[0][1]} to R^{shapes[-1][0]} but Y has shape {Y.shape}")
+    check_chain(shapes, Y.shape)
     return shapes, torch.as_tensor(Y)
 
 
 def _flat(weights: Sequence[Any]) -> tuple[list[np.ndarray], np.ndarray]:
-    if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or not weights:
-        raise TypeError("weights must be a non-empty sequence of 2-D arrays (W_1, ..., W_L)")
-    layers = [as_real_array(w, f"weights[{i}]", ndim=2) for i, w in enumerate(weights)]
+    layers = as_layers(weights)
     return layers, np.concatenate([w.ravel() for w in layers])
 
 

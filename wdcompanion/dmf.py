@@ -33,7 +33,9 @@ import numpy as np
 from scipy.stats import ortho_group
 
 from ._validation import (
+    as_layers,
     as_real_array,
+    check_chain,
     check_count,
     check_depth,
     check_positive,
@@ -287,19 +289,8 @@ def balanced_ray_loss(t: Any, y: float, depth: int, lam: float) -> Any:
 
 
 def _check_weights(weights: Any, Y: np.ndarray | None = None) -> list[np.ndarray]:
-    if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or len(weights) == 0:
-        raise TypeError("weights must be a non-empty sequence of 2-D arrays (W_1, ..., W_L)")
-    layers = [as_real_array(w, f"weights[{i}]", ndim=2) for i, w in enumerate(weights)]
-    for i in range(1, len(layers)):
-        if layers[i].shape[1] != layers[i - 1].shape[0]:
-            raise ValueError(
-                f"weights do not chain: weights[{i}] has {layers[i].shape[1]} columns but "
-                f"weights[{i - 1}] has {layers[i - 1].shape[0]} rows"
-            )
-    if Y is not None and (layers[-1].shape[0], layers[0].shape[1]) != Y.shape:
-        raise ValueError(
-            f"weights map R^{layers[0].shape[1]} to R^{layers[-1].shape[0]} but Y has shape {Y.shape}"
-        )
+    layers = as_layers(weights)
+    check_chain([w.shape for w in layers], None if Y is None else Y.shape)
     return layers
 
 
