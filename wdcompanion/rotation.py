@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ._validation import check_count, check_nonnegative, check_positive
-from .optim import Lion
+from .optim import Lion, RotationalWrapper
 
 __all__ = ["OPTIMIZERS", "Equilibrium", "equilibrium", "angular_update", "RotationTracker", "RandomWalk", "random_walk"]
 
@@ -185,7 +185,12 @@ class RandomWalk:
     grad_norm_sq: float  # E||g~||^2 of the noise at unit norm
 
 
-def _make_optimizer(name: str, params, lr: float, wd: float, betas, momentum) -> torch.optim.Optimizer:
+def _make_optimizer(name: str, params, lr: float, wd: float, betas, momentum,
+                    rotational: bool = False) -> torch.optim.Optimizer:
+    if rotational:  # the random walk's noise is not zero-mean: no centring
+        inner = {"sgdm": "sgdm", "adamw": "adamw", "adam_l2": "adam", "lion": "lion"}[name]
+        return RotationalWrapper(params, inner, lr=lr, weight_decay=wd, betas=betas, momentum=momentum or 0.0,
+                                 eps=1e-30, zero_mean=False, target="adamw" if name == "adam_l2" else None)
     if name == "sgdm":
         return torch.optim.SGD(params, lr=lr, momentum=momentum or 0.0, weight_decay=wd)
     if name == "adamw":
@@ -198,13 +203,15 @@ def _make_optimizer(name: str, params, lr: float, wd: float, betas, momentum) ->
 def random_walk(optimizer: str, *, lr: float, weight_decay: float, steps: int, n_neurons: int = 64, fan_in: int = 256,
                 grad_scale: float | Iterable[float] = 1.0, init_norm: float | Iterable[float] = 1.0,
                 betas: tuple[float, float] | None = None, momentum: float | None = None, seed: int = 0,
-                record_every: int = 1) -> RandomWalk:
+                record_every: int = 1, rotational: bool = False) -> RandomWalk:
     r"""Drive ``n_neurons`` scale-invariant neurons of fan-in :math:`C` with pure-noise gradients.
 
     Each step the gradient of neuron :math:`w` is :math:`\sigma(I - \hat w\hat w^\top)z/\lVert w\rVert` with
     :math:`z \sim \mathcal N(0, I_C)`, so :math:`G = \sigma^2(C-1)`; the real ``torch.optim`` optimizer
     (or :class:`~wdcompanion.optim.Lion`) takes the step. ``grad_scale`` and ``init_norm`` may be
     per-neuron sequences (heterogeneous "layers" in one call). Vectorized over neurons, float64.
+    ``rotational=True`` uses the optimizer's rotational variant
+    (:class:`~wdcompanion.optim.RotationalWrapper`, without centring; Adam + L2 at AdamW's angle).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
@@ -218,7 +225,9 @@ def random_walk(optimizer: str, *, lr: float, weight_decay: float, steps: int, n
     gen = torch.Generator().manual_seed(check_count(seed, "seed", minimum=0))
     start = torch.randn(K, C, dtype=torch.float64, generator=gen)
     weight = torch.nn.Parameter(start / start.norm(dim=1, keepdim=True) * norm0)
-    opt = _make_optimizer(optimizer, [weight], lr, wd, betas, momentum)
+    if not isinstance(rotational, bool):
+        raise TypeError(f"rotational must be a bool, got {type(rotational).__name__}")
+    opt = _make_optimizer(optimizer, [weight], lr, wd, betas, momentum, rotational)
     recorded, norms, angles = [], [], []
     for step in range(steps):
         with torch.no_grad():

@@ -107,6 +107,18 @@ CLAIMS: dict[str, Claim] = {
             chapter="book/req/balanced-rotation",
             module="balanced_rotation",
         ),
+        Claim(
+            id="req-rotational-variants",
+            paper=KOSSON_ET_AL,
+            location="abstract; Algorithm 1 (rotational variants)",
+            statement=(
+                "A rotational variant of an optimizer, which keeps each neuron's norm fixed and rotates it by the "
+                "equilibrium angular update from the first step, provides the benefits of weight decay while "
+                "substantially reducing the need for learning-rate warmup."
+            ),
+            chapter="book/req/rotational-variants",
+            module="rotational_variants",
+        ),
     ]
 }
 
