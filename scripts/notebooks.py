@@ -2,13 +2,18 @@
 
 Usage: ``python scripts/notebooks.py execute|bench [NOTEBOOK ...]`` (default: every chapter).
 Each chapter runs in a fresh kernel with its own directory as the working directory, as in the
-book build. ``bench`` also prints the library's benchmarks (``scripts/bench_library.py``).
+book build. ``bench`` also runs the library's benchmarks (``scripts/bench_library.py``), times the
+book build from clean and with a warm cache, and writes all of it to
+``book/_generated/benchmarks.md``, which the book's performance page includes.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +23,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+GENERATED = ROOT / "book" / "_generated" / "benchmarks.md"
 
 
 def chapters() -> list[Path]:
@@ -34,6 +40,66 @@ def execute(path: Path, timeout: int = 900) -> tuple[nbformat.NotebookNode, floa
     return notebook, time.perf_counter() - start
 
 
+def title(notebook: nbformat.NotebookNode, path: Path) -> str:
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            return cell.source.splitlines()[0][2:].strip()
+    return path.stem
+
+
+def time_book_build() -> tuple[float, float]:
+    """Seconds for ``jupyter-book build .`` from clean (no cache, no HTML) and again with the cache."""
+    for stale in ("_build/.jupyter_cache", "_build/.doctrees", "_build/html", "_build/jupyter_execute"):
+        shutil.rmtree(ROOT / stale, ignore_errors=True)
+    env = dict(os.environ, WDC_RECORD_DIR=str(ROOT / "_build" / "verdicts"))
+    builder = str(Path(sys.executable).with_name("jupyter-book"))
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        subprocess.run([builder, "build", ".", "--keep-going"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return times[0], times[1]
+
+
+def write_report(rows: list[tuple[str, Path, float]], library: list[str], build: tuple[float, float]) -> None:
+    import torch
+
+    lines = [
+        f"Measured on {datetime.date.today().isoformat()}: {platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{torch.get_num_threads()} torch threads, Python {platform.python_version()}, torch {torch.__version__}, "
+        f"`WDC_SCALE={os.environ.get('WDC_SCALE', 'small')}`.",
+        "",
+        "## Chapters",
+        "",
+        "Each chapter executed from scratch in a fresh kernel, one after another.",
+        "",
+        "| chapter | notebook | seconds |",
+        "|---|---|---:|",
+        *(f"| {name} | `{path.relative_to(ROOT)}` | {seconds:.0f} |" for name, path, seconds in rows),
+        f"| **all chapters** | | **{sum(s for _, _, s in rows):.0f}** |",
+        "",
+        "## The book build",
+        "",
+        "| `jupyter-book build .` | seconds |",
+        "|---|---:|",
+        f"| from clean (no execution cache, executes every chapter) | {build[0]:.0f} |",
+        f"| again, with the cache | {build[1]:.0f} |",
+        "",
+        "## Library benchmarks",
+        "",
+        "Printed by `scripts/bench_library.py` (see its docstring for what each line measures):",
+        "",
+        "```text",
+        *library,
+        "```",
+        "",
+    ]
+    GENERATED.parent.mkdir(parents=True, exist_ok=True)
+    GENERATED.write_text("\n".join(lines))
+    print(f"wrote {GENERATED.relative_to(ROOT)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("mode", choices=("execute", "bench"))
@@ -41,16 +107,23 @@ def main() -> int:
     args = parser.parse_args()
     paths = [p.resolve() for p in args.notebooks] or chapters()
     os.environ.setdefault("WDC_SCALE", "small")
-    total = 0.0
+    rows = []
     for path in paths:
         notebook, seconds = execute(path)
-        total += seconds
+        rows.append((title(notebook, path), path, seconds))
         if args.mode == "execute":
             nbformat.write(notebook, path)
         print(f"{seconds:8.1f} s  {path.relative_to(ROOT)}", flush=True)
-    print(f"{total:8.1f} s  all {len(paths)} chapter(s), executed one after another")
-    if args.mode == "bench":
-        return subprocess.call([sys.executable, str(ROOT / "scripts" / "bench_library.py")])
+    print(f"{sum(s for _, _, s in rows):8.1f} s  all {len(paths)} chapter(s), executed one after another")
+    if args.mode == "execute":
+        return 0
+    bench = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_library.py"), "--skip-claims"],
+                           check=True, capture_output=True, text=True)
+    print(bench.stdout, end="")
+    library = [line for line in bench.stdout.splitlines() if line.strip() and line.strip() != "library benchmarks"]
+    build = time_book_build()
+    print(f"book build: {build[0]:.1f} s from clean, {build[1]:.1f} s with the cache")
+    write_report(rows, library, build)
     return 0
 
 

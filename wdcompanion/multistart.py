@@ -83,7 +83,7 @@ class DMFObjective:
     r"""Batched layered objective :math:`f_b = \frac12\lVert W^{(b)}_{L:1}-Y\rVert_F^2 + \frac\lambda2\sum_l\lVert W^{(b)}_l\rVert_F^2`.
 
     Calling it on layers of shape ``(B, d_l, d_{l-1})`` returns the ``B`` values (differentiable
-    by autograd); :meth:`value_and_grad` returns values and the analytic gradient
+    by autograd); ``value_and_grad`` returns values and the analytic gradient
     :math:`\nabla_{W_l} f = W_{L:l+1}^\top R\, W_{l-1:1}^\top + \lambda W_l` from prefix and
     suffix products, with no autograd graph.
     """
@@ -278,7 +278,7 @@ def minimize_dmf(
 
 
 def cluster_values(values: np.ndarray, rtol: float = 1e-7) -> list[tuple[float, int]]:
-    """Group sorted objective values that agree within ``rtol`` (relative to max(1, |v|)).
+    """Group sorted objective values that agree within ``rtol`` (relative to ``max(1, abs(v))``).
 
     Returns ``(representative value, count)`` pairs in increasing order of value.
     """

@@ -183,6 +183,7 @@ class RotationalWrapper(torch.optim.Optimizer):
         return Lion(groups, lr=first["lr"])
 
     def add_param_group(self, param_group: dict) -> None:
+        """Used by the constructor only: the inner optimizer's groups mirror the wrapper's, fixed at construction."""
         if getattr(self, "inner", None) is not None:
             raise NotImplementedError("RotationalWrapper does not support add_param_group after construction")
         super().add_param_group(param_group)
@@ -301,6 +302,7 @@ class RotationalWrapper(torch.optim.Optimizer):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (stored norms and averages, and the inner optimizer's state)."""
         state_dict = dict(state_dict)
         if "inner" not in state_dict:
             raise ValueError("state_dict has no 'inner' entry: it was not saved by a RotationalWrapper")

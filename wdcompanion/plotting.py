@@ -1,6 +1,6 @@
 """One figure style for the whole book: sizes, fonts, a colour-blind-safe palette.
 
-Measurements are solid lines or markers; predictions are dashed (:data:`PREDICTION`).
+Measurements are solid lines or markers; predictions are dashed (``PREDICTION``).
 """
 
 from __future__ import annotations
