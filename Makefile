@@ -6,7 +6,7 @@ STAMP := $(VENV)/.wdc-installed
 RECORDS := $(CURDIR)/_build/verdicts
 JB := $(VENV)/bin/jupyter-book
 
-.PHONY: all book test notebooks bench unit nbval lint strict-book clean
+.PHONY: all book test notebooks bench unit nbval lint strict-book browser clean
 all: book
 
 # (Re)install only when the package metadata or the pinned versions change.
@@ -25,7 +25,12 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 unit: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/browser
+
+# After a build: the rendered pages in Debian's Chromium (skips, saying why, when there is none,
+# unless WDC_REQUIRE_BROWSER=1). Screenshots go to _build/screenshots.
+browser: $(STAMP)
+	$(PY) -m pytest tests/browser -rs
 
 nbval: $(STAMP)
 	$(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 --nbval-sanitize-with tests/nbval_sanitize.cfg book
@@ -35,7 +40,7 @@ strict-book: $(STAMP)
 	WDC_RECORD_DIR=$(RECORDS) $(JB) build . -W -n --keep-going
 	$(PY) scripts/check_dashboard.py
 
-test: lint unit nbval strict-book
+test: lint unit nbval strict-book browser
 
 notebooks: $(STAMP)
 	$(PY) scripts/notebooks.py execute

@@ -57,3 +57,30 @@ def test_data_and_models_validate():
         nets.mlp(32, (8,), 10, norm="group")
     with pytest.raises(ValueError, match="n_samples"):
         nets.teacher_data(0)
+
+
+def test_resnet_is_scale_invariant_per_filter_and_validates():
+    model = nets.resnet(3, (4, 8), blocks=1, classes=10, seed=0).eval()
+    x, _ = nets.teacher_images(8, size=8, seed=1)
+    out = model(x)
+    assert out.shape == (8, 10)
+    with torch.no_grad():
+        conv = model[0].weight
+        conv.mul_(torch.linspace(0.5, 3.0, conv.shape[0]).view(-1, 1, 1, 1))  # rescale every filter differently
+    model.train()  # BatchNorm in training mode normalizes each filter's output: the scale drops out
+    reference = nets.resnet(3, (4, 8), blocks=1, classes=10, seed=0).train()
+    assert torch.allclose(model(x), reference(x), atol=1e-4)
+    with pytest.raises(ValueError, match="widths"):
+        nets.resnet(3, (0, 8))
+    with pytest.raises(ValueError, match="blocks"):
+        nets.resnet(3, (4,), blocks=0)
+
+
+def test_resnet_run_records_per_filter_angles():
+    result = balanced_rotation.BalancedRotationResult(verdict=None)
+    settings = dict(widths=(4, 8), blocks=1, steps=20, samples=256)
+    convs, fan_in, grad_sq = balanced_rotation.train_resnet("AdamW, ResNet", "adamw", settings, result, device="cpu")
+    assert all(name.endswith("weight") for name in convs) and len(convs) >= 4
+    for name in convs:
+        assert result.layers["AdamW, ResNet"][name].shape == (dict(nets.resnet(3, (4, 8)).named_parameters())[name].shape[0],)
+        assert fan_in[name] > 0 and grad_sq[name] > 0

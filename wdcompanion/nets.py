@@ -8,6 +8,8 @@ r"""Small networks with normalization, and generated data (nothing is downloaded
 * :func:`mlp`: ``Linear -> norm -> ReLU`` blocks and a linear read-out, with ``norm`` one of
   ``"batch"``, ``"layer"``, ``"layer+ws"`` (LayerNorm after WS linears) or ``"none"``.
 * :func:`cnn`: a small convolutional network with BatchNorm (every filter scale-invariant).
+* :func:`resnet`: a ResNet-style CNN (basic residual blocks, BatchNorm after every convolution),
+  and :func:`teacher_images` to feed it.
 * :func:`train_classifier`: mini-batch training with a given optimizer, recording gradient norms.
 """
 
@@ -22,7 +24,7 @@ from torch import nn
 
 from ._validation import check_count
 
-__all__ = ["NORMS", "teacher_data", "WSLinear", "mlp", "cnn", "TrainingRun", "train_classifier"]
+__all__ = ["NORMS", "teacher_data", "teacher_images", "WSLinear", "mlp", "cnn", "resnet", "TrainingRun", "train_classifier"]
 
 NORMS = ("batch", "layer", "layer+ws", "none")
 
@@ -90,6 +92,52 @@ def cnn(in_channels: int, channels: Sequence[int], classes: int, norm: str = "ba
     return nn.Sequential(*layers)
 
 
+def teacher_images(n_samples: int, channels: int = 3, size: int = 16, classes: int = 10, seed: int = 0):
+    """``(x, y)`` as for :func:`teacher_data` with ``dim = channels * size**2``, shaped as images ``(n, channels, size, size)``."""
+    channels, size = check_count(channels, "channels"), check_count(size, "size")
+    x, y = teacher_data(n_samples, dim=channels * size * size, classes=classes, hidden=128, seed=seed)
+    return x.view(-1, channels, size, size), y
+
+
+class _BasicBlock(nn.Module):
+    """``conv3x3 -> BN -> ReLU -> conv3x3 -> BN`` plus the input (a 1x1 conv + BN when the shape changes), then ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def resnet(in_channels: int, widths: Sequence[int] = (16, 32, 64), blocks: int = 1, classes: int = 10,
+           seed: int = 0) -> nn.Sequential:
+    """A ResNet-style CNN: a 3x3 stem, ``blocks`` basic residual blocks per stage (stride 2 between stages), pooling.
+
+    Every convolution is followed by BatchNorm, so every filter is scale-invariant; the read-out is linear.
+    """
+    widths = [check_count(w, "widths") for w in widths]
+    blocks = check_count(blocks, "blocks")
+    torch.manual_seed(check_count(seed, "seed", minimum=0))
+    layers: list[nn.Module] = [nn.Conv2d(check_count(in_channels, "in_channels"), widths[0], 3, padding=1, bias=False),
+                               nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    previous = widths[0]
+    for stage, width in enumerate(widths):
+        for block in range(blocks):
+            layers.append(_BasicBlock(previous, width, stride=2 if stage > 0 and block == 0 else 1))
+            previous = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(previous, check_count(classes, "classes"))]
+    return nn.Sequential(*layers)
+
+
 @dataclass
 class TrainingRun:
     losses: np.ndarray  # training loss per step
@@ -114,7 +162,8 @@ def train_classifier(model: nn.Module, optimizer: torch.optim.Optimizer, x: torc
         if step % record_every == 0:
             for name in record:
                 p = params[name]
-                grads[name].append((p.grad.norm(dim=1) * p.detach().norm(dim=1)).numpy().copy())
+                rows, weight_rows = p.grad.reshape(p.shape[0], -1), p.detach().reshape(p.shape[0], -1)  # conv filters flattened
+                grads[name].append((rows.norm(dim=1) * weight_rows.norm(dim=1)).numpy().copy())
         optimizer.step()
         if on_step is not None:
             on_step(step)
