@@ -154,3 +154,16 @@ def test_state_dict_without_inner_is_rejected_and_groups_are_fixed():
         rotation_target("adam", 0.1, 0.1)
     with pytest.raises(TypeError, match="rotational"):
         rotation.random_walk("adamw", lr=0.1, weight_decay=0.1, steps=2, rotational="yes")
+
+
+def test_an_almost_radial_step_keeps_the_norm():
+    # Adam's first step is sign(g); with one-signed gradient rows it is the constant vector, which centring removes:
+    # the projected step is rounding noise, and the row must still keep its norm
+    w = torch.nn.Parameter(torch.randn(6, 32, generator=torch.Generator().manual_seed(0)))
+    optimizer = RotationalWrapper([w], "adamw", lr=0.01, weight_decay=0.1)
+    n0 = w.detach().norm(dim=1).clone()
+    for _ in range(3):
+        w.grad = torch.rand(6, 32, generator=torch.Generator().manual_seed(1)) + 0.5  # positive in every row
+        optimizer.step()
+    assert torch.allclose(w.detach().norm(dim=1), n0, rtol=1e-6, atol=0)
+    assert torch.isfinite(w).all()
