@@ -22,6 +22,14 @@ from ._validation import check_nonnegative, check_positive
 __all__ = ["Lion", "RotationalWrapper", "rotation_target"]
 
 
+def _evaluate(closure: Callable[[], float] | None) -> float | None:
+    """The loss from ``closure`` (re-evaluated with gradients enabled), as ``torch.optim`` optimizers do."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class Lion(torch.optim.Optimizer):
     """Lion (EvoLved Sign Momentum) with decoupled weight decay, following the ``torch.optim`` API."""
 
@@ -35,10 +43,7 @@ class Lion(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -195,10 +200,7 @@ class RotationalWrapper(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         self._sync_hyperparameters()
         rotating = []
         for group in self.param_groups:

@@ -78,6 +78,18 @@ def _synthetic(scale, result) -> list[Comparison]:
     ]
 
 
+def _record(label, tracker, names, run, result) -> slice:
+    """Store a run's per-neuron angles and norms (second half: steady state), curves and accuracy; returns that half."""
+    tracker.remove()
+    late = slice(len(tracker.history[names[0]]) // 2, None)
+    result.layers[label] = {name: tracker.angles(name)[late].mean(0) for name in names}
+    result.norms[label] = {name: tracker.norms(name)[late].mean(0) for name in names}
+    result.curves[label] = {name: (np.array([s for s, _, _ in tracker.history[name]]), tracker.angles(name).mean(1))
+                            for name in names}
+    result.accuracy[label] = run.accuracy
+    return late
+
+
 def _train(label, norm, optimizer_name, scale, data, result):
     x, y = data
     model = nets.mlp(x.shape[1], scale["widths"], 10, norm=norm, seed=1)
@@ -94,13 +106,7 @@ def _train(label, norm, optimizer_name, scale, data, result):
     optimizer = make(model.parameters(), lr=LR, betas=BETAS, weight_decay=WD if optimizer_name == "adamw" else WD_L2)
     tracker = rotation.RotationTracker(model, optimizer, interval=5, names=hidden, center_rows=norm == "layer+ws")
     run = nets.train_classifier(model, optimizer, x, y, scale["net_steps"], seed=2, record=hidden, record_every=5)
-    tracker.remove()
-    late = slice(len(tracker.history[hidden[0]]) // 2, None)  # second half of training: steady state
-    result.layers[label] = {name: tracker.angles(name)[late].mean(0) for name in hidden}
-    result.norms[label] = {name: tracker.norms(name)[late].mean(0) for name in hidden}
-    result.curves[label] = {name: (np.array([s for s, _, _ in tracker.history[name]]), tracker.angles(name).mean(1))
-                            for name in hidden}
-    result.accuracy[label] = run.accuracy
+    late = _record(label, tracker, hidden, run, result)
     fan_in = {name: dict(model.named_parameters())[name].shape[1] for name in hidden}
     G = {name: np.mean(run.grad_norms[name][late] ** 2, axis=0) for name in hidden}  # per neuron
     return hidden, fan_in, G
@@ -125,12 +131,7 @@ def train_resnet(label, optimizer_name, settings, result, device=None):
         optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, weight_decay=WD_L2)
     tracker = rotation.RotationTracker(model, optimizer, interval=10, names=convs)
     run = nets.train_classifier(model, optimizer, x, y, settings["steps"], seed=2, record=convs, record_every=10)
-    tracker.remove()
-    late = slice(len(tracker.history[convs[0]]) // 2, None)
-    result.layers[label] = {name: tracker.angles(name)[late].mean(0) for name in convs}
-    result.curves[label] = {name: (np.array([s for s, _, _ in tracker.history[name]]), tracker.angles(name).mean(1))
-                            for name in convs}
-    result.accuracy[label] = run.accuracy
+    late = _record(label, tracker, convs, run, result)
     G = {name: float(np.mean(run.grad_norms[name][late] ** 2)) for name in convs}
     return convs, {name: params[name][0].numel() for name in convs}, G
 
