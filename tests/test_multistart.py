@@ -60,3 +60,43 @@ def test_chunked_solve_equals_one_batch():
     assert np.allclose(whole.loss, chunked.loss, rtol=1e-12)
     with pytest.raises(ValueError, match="chunk_size"):
         multistart.minimize_dmf(Y, 3, 0.3, n_starts=5, chunk_size=0)
+
+
+def _two_loop(g, pairs, gamma):
+    """Textbook L-BFGS two-loop recursion for one start; ``pairs`` oldest first."""
+    q, alphas = g.copy(), []
+    for s, y in reversed(pairs):
+        alphas.append(s @ q / (s @ y))
+        q -= alphas[-1] * y
+    r = gamma * q
+    for (s, y), alpha in zip(pairs, reversed(alphas), strict=True):
+        r += s * (alpha - y @ r / (s @ y))
+    return -r
+
+
+def test_vector_free_history_matches_the_two_loop_recursion():
+    gen = torch.Generator().manual_seed(0)
+    batch, n, m = 3, 10, 4
+    root = torch.randn(batch, n, n, dtype=torch.float64, generator=gen)
+    A = root @ root.transpose(1, 2) + 0.5 * torch.eye(n, dtype=torch.float64)  # one SPD quadratic per start
+    x = torch.randn(batch, n, dtype=torch.float64, generator=gen)
+    g = torch.bmm(A, x.unsqueeze(2)).squeeze(2)
+    memory = multistart._VectorFreeHistory(m, x)
+    pairs = []
+    for _ in range(7):
+        d, hd = memory.direction(g)
+        assert torch.allclose(hd, torch.bmm(memory.H, d.unsqueeze(2)).squeeze(2), atol=1e-10)
+        step = torch.full((batch,), 0.3, dtype=torch.float64)
+        x_new = x + step.unsqueeze(1) * d
+        g_new = torch.bmm(A, x_new.unsqueeze(2)).squeeze(2)
+        memory.push(g, g_new, d, hd, step, torch.ones(batch, dtype=torch.bool))
+        pairs.append((step.unsqueeze(1) * d, g_new - g))
+        x, g = x_new, g_new
+        H = memory.H
+        assert torch.allclose(memory.G, H @ H.transpose(1, 2), rtol=1e-10, atol=1e-10)
+        assert torch.allclose(memory.P, torch.bmm(H, g.unsqueeze(2)).squeeze(2), rtol=1e-10, atol=1e-10)
+        recent = pairs[-m:]
+        for b in range(batch):
+            s_b, y_b = recent[-1][0][b].numpy(), recent[-1][1][b].numpy()
+            expected = _two_loop(g[b].numpy(), [(s[b].numpy(), y[b].numpy()) for s, y in recent], (s_b @ y_b) / (y_b @ y_b))
+            assert np.allclose(memory.direction(g)[0][b].numpy(), expected, rtol=1e-9, atol=1e-12)

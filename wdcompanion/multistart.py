@@ -2,8 +2,10 @@ r"""Batched minimization of the layered DMF objective from many random starts.
 
 All starts live in one batch of float64 torch tensors, ``W_l`` of shape ``(B, d_l, d_{l-1})``;
 the objective is separable over the batch, so one autograd call returns every start's gradient.
-The solver is L-BFGS with a per-start history and a per-start backtracking line search; starts
-that reach ``gtol`` are frozen. No Python loop runs over starts.
+The solver is L-BFGS with a per-start history, kept in the vector-free form of Chen, Wang & Zhou
+(NeurIPS 2014, "Large-scale L-BFGS using MapReduce") so that an iteration reads the stored pairs only
+twice, and a per-start backtracking line search; starts that reach ``gtol`` are frozen. No Python
+loop runs over starts.
 
 Near a minimizer the Armijo test is lost in rounding (the decrease :math:`\sim\lVert g\rVert^2`
 falls below :math:`\epsilon_{\mathrm{mach}} f`); there a step is also accepted when it lowers the
@@ -107,15 +109,16 @@ class DMFObjective:
         for w in layers[1:]:
             prefix.append(torch.bmm(w, prefix[-1]))
         residual = prefix[-1] - self.target.to(x.device)
-        value = 0.5 * residual.pow(2).sum(dim=(1, 2)) + 0.5 * self.lam * x.pow(2).sum(1)
+        flat_residual = residual.reshape(x.shape[0], -1)
+        value = 0.5 * (flat_residual.norm(dim=1) ** 2 + self.lam * x.norm(dim=1) ** 2)
         grads = [None] * len(layers)
         upstream = residual  # W_{L:l+1}^T R, built from the top layer down
-        for l in range(len(layers) - 1, -1, -1):
-            below = prefix[l - 1].transpose(1, 2) if l > 0 else None
-            grads[l] = (torch.bmm(upstream, below) if below is not None else upstream) + self.lam * layers[l]
-            if l > 0:
-                upstream = torch.bmm(layers[l].transpose(1, 2), upstream)
-        return value, torch.cat([g.reshape(x.shape[0], -1) for g in grads], dim=1)
+        for l in range(len(layers) - 1, 0, -1):
+            grads[l] = torch.baddbmm(layers[l], upstream, prefix[l - 1].transpose(1, 2), beta=self.lam)
+            upstream = torch.bmm(layers[l].transpose(1, 2), upstream)
+        grads[0] = torch.add(upstream, layers[0], alpha=self.lam)
+        grad = torch.cat([g.reshape(x.shape[0], -1) for g in grads], dim=1)
+        return value, grad
 
 
 def dmf_objective(Y: np.ndarray | torch.Tensor, lam: float) -> DMFObjective:
@@ -141,6 +144,120 @@ def _value_and_grad(objective, x: torch.Tensor, shapes: list[tuple[int, int]]) -
     return value.detach(), grad.detach()
 
 
+def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise inner products of two ``(B, n)`` tensors."""
+    return torch.linalg.vecdot(a, b)
+
+
+class _VectorFreeHistory:
+    r"""The L-BFGS memory of ``m`` pairs per start, kept in vector-free form.
+
+    The pairs :math:`s_i = x_{k+1}-x_k`, :math:`y_i = g_{k+1}-g_k` are the rows of
+    :math:`H = [s_1 \dots s_m\; y_1 \dots y_m]` (``(B, 2m, n)``), next to their Gram matrix
+    :math:`G = H H^\top` and :math:`P = H g` for the current gradient. The two-loop recursion
+    then runs on the :math:`2m` coefficients of :math:`d = -(\gamma g + c^\top H)`, so an
+    iteration reads the stored vectors twice (for :math:`Hg` and :math:`c^\top H`) instead of
+    :math:`4m` times (the vector-free L-BFGS of Chen et al., NeurIPS 2014). Slots are a ring
+    buffer shared by all starts; ``rho = 0`` marks an empty or rejected slot.
+    """
+
+    def __init__(self, m: int, like: torch.Tensor):
+        batch, n = like.shape
+        self.m, self.count = m, 0
+        self.H = like.new_zeros(batch, 2 * m, n)
+        self.G = like.new_zeros(batch, 2 * m, 2 * m)
+        self.P = like.new_zeros(batch, 2 * m)
+        self.rho = like.new_zeros(batch, m)  # 1 / s_i^T y_i, or 0
+        self.gamma = like.new_ones(batch)  # s^T y / y^T y of the newest pair
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only ``rows`` of the batch."""
+        self.H, self.G, self.P = self.H[rows], self.G[rows], self.P[rows]
+        self.rho, self.gamma = self.rho[rows], self.gamma[rows]
+
+    def forget(self, rows: torch.Tensor) -> None:
+        """Empty the memory of ``rows`` (a boolean mask); the next direction there is :math:`-g`."""
+        self.rho[rows] = 0.0
+
+    def direction(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The L-BFGS direction :math:`d` for gradient ``g`` and its products :math:`H d` with the stored vectors."""
+        m = self.m
+        newest = (self.count - 1) % m
+        order = [i for i in ((newest - j) % m for j in range(m)) if bool(self.rho[:, i].any())]  # newest first
+        if not order:
+            return -g, -self.P
+        P, G, rho = self.P, self.G, self.rho
+        gamma = torch.where(rho[:, newest] > 0, self.gamma, 1.0)
+        a = torch.zeros_like(rho)  # q = g + a^T Y
+        alphas = []
+        for i in order:
+            alpha = rho[:, i] * (P[:, i] + (G[:, i, m:] * a).sum(1))
+            a[:, i] -= alpha
+            alphas.append(alpha)
+        a *= gamma.unsqueeze(1)  # r = gamma q + b^T S, b = 0
+        b = torch.zeros_like(rho)
+        for i, alpha in zip(reversed(order), reversed(alphas), strict=True):
+            beta = rho[:, i] * (gamma * P[:, m + i] + (G[:, m + i, m:] * a).sum(1) + (G[:, m + i, :m] * b).sum(1))
+            b[:, i] += alpha - beta
+        c = torch.cat([b, a], dim=1)
+        d = torch.bmm(c.unsqueeze(1), self.H).squeeze(1).addcmul_(g, gamma.unsqueeze(1)).neg_()
+        hd = -(gamma.unsqueeze(1) * P + torch.bmm(G, c.unsqueeze(2)).squeeze(2))
+        return d, hd
+
+    def push(self, g: torch.Tensor, g_new: torch.Tensor, d: torch.Tensor, hd: torch.Tensor,
+             step: torch.Tensor, accepted: torch.Tensor) -> None:
+        r"""Store :math:`s = \text{step}\, d`, :math:`y = g_{new} - g` (step 0 where the line search failed)."""
+        m, slot = self.m, self.count % self.m
+        self.count += 1
+        s, y = self.H[:, slot], self.H[:, m + slot]
+        torch.mul(d, step.unsqueeze(1), out=s)
+        torch.sub(g_new, g, out=y)
+        q = torch.bmm(self.H, g_new.unsqueeze(2)).squeeze(2)  # the new P = H g_new
+        ss, sy, yy = s.norm(dim=1) ** 2, _rowdot(s, y), y.norm(dim=1) ** 2
+        hs, hy = step.unsqueeze(1) * hd, q - self.P  # old rows . s and . y (the slot's own entries are set below)
+        G = self.G
+        G[:, slot, :], G[:, m + slot, :] = hs, hy
+        G[:, slot, slot], G[:, m + slot, m + slot] = ss, yy
+        G[:, slot, m + slot] = G[:, m + slot, slot] = sy
+        G[:, :, slot], G[:, :, m + slot] = G[:, slot, :], G[:, m + slot, :]
+        self.P = q
+        keep = accepted & (sy > 1e-12 * (ss * yy).sqrt())
+        self.rho[:, slot] = torch.where(keep, 1.0 / torch.where(keep, sy, 1.0), 0.0)
+        self.gamma = torch.where(keep, sy / yy.clamp_min(1e-300), 1.0)
+        self.forget(~accepted)  # a failed line search restarts from steepest descent
+
+
+def _acceptable(f_t, g_t, f, gnorm, step, slope):
+    """Armijo decrease, or (within rounding of ``f``) no increase with a smaller gradient."""
+    armijo = f_t <= f + 1e-4 * step * slope
+    flat = (f_t <= f + 8 * _EPS * f.abs()) & (g_t.norm(dim=1) < gnorm)
+    return torch.isfinite(f_t) & (armijo | flat)
+
+
+def _line_search(objective, shapes, x, f, g, gnorm, d, step, slope, max_evals: int = 60):
+    """Backtracking from ``step`` along ``d``; only the starts still searching are re-evaluated.
+
+    Returns ``(x_new, f_new, g_new, accepted)``; a start that finds no acceptable step keeps its point.
+    """
+    x_new = torch.addcmul(x, d, step.unsqueeze(1))
+    f_new, g_new = _value_and_grad(objective, x_new, shapes)
+    todo = torch.nonzero(~_acceptable(f_new, g_new, f, gnorm, step, slope)).ravel()
+    for _ in range(max_evals - 1):
+        if len(todo) == 0:
+            break
+        step_t = step[todo] * torch.where(f_new[todo] > f[todo], 0.1, 0.5)  # an increase means a far overshoot
+        step[todo] = step_t
+        x_t = torch.addcmul(x[todo], d[todo], step_t.unsqueeze(1))
+        f_t, g_t = _value_and_grad(objective, x_t, shapes)
+        x_new[todo], f_new[todo], g_new[todo] = x_t, f_t, g_t
+        todo = todo[~_acceptable(f_t, g_t, f[todo], gnorm[todo], step_t, slope[todo])]
+    accepted = torch.ones_like(f, dtype=torch.bool)
+    if len(todo):
+        accepted[todo] = False
+        x_new[todo], f_new[todo], g_new[todo] = x[todo], f[todo], g[todo]
+    return x_new, f_new, g_new, accepted
+
+
 def lbfgs_batched(
     objective,
     x0: torch.Tensor,
@@ -154,7 +271,8 @@ def lbfgs_batched(
 
     The curvature pairs live in a ring buffer shared by all starts (slot ``k mod m`` at
     iteration ``k``); a start that rejects a pair marks its slot empty (``rho = 0``), so no
-    history is ever copied. Converged starts are dropped from the working set.
+    history is ever copied. A start that reaches ``gtol`` is frozen (step 0) and the working
+    set is compacted once an eighth of it is frozen, which bounds the copying of the history.
     """
     gtol = check_positive(gtol, "gtol")
     max_iter = check_count(max_iter, "max_iter", minimum=0)
@@ -165,66 +283,36 @@ def lbfgs_batched(
     f_out, g_out = _value_and_grad(objective, x_out, shapes)
     ids = torch.nonzero(g_out.norm(dim=1) > gtol).ravel()  # the working set
     x, f, g = x_out[ids], f_out[ids], g_out[ids]
-    S = x.new_zeros(m, len(ids), x.shape[1])  # history index first: each slot is contiguous
-    Yh = torch.zeros_like(S)
-    rho = x.new_zeros(m, len(ids))  # 0 marks an empty or rejected slot
+    gnorm = g.norm(dim=1)
+    frozen = torch.zeros_like(gnorm, dtype=torch.bool)
+    memory = _VectorFreeHistory(m, x)
     iteration = 0
     for iteration in range(1, max_iter + 1):
         if len(ids) == 0:
             iteration -= 1
             break
-        gnorm = g.norm(dim=1)
-        newest = (iteration - 2) % m  # slot written at the previous iteration
-        order = [(newest - j) % m for j in range(m)]  # newest -> oldest
-        q = g.clone()
-        alpha = x.new_zeros(m, len(ids))
-        for i in order:
-            alpha[i] = rho[i] * (S[i] * q).sum(1)
-            q -= alpha[i].unsqueeze(1) * Yh[i]
-        sy, yy = (S[newest] * Yh[newest]).sum(1), (Yh[newest] * Yh[newest]).sum(1)
-        gamma = torch.where(rho[newest] > 0, sy / yy.clamp_min(1e-300), torch.ones_like(sy))
-        r = gamma.unsqueeze(1) * q
-        for i in reversed(order):
-            beta = rho[i] * (Yh[i] * r).sum(1)
-            r += (alpha[i] - beta).unsqueeze(1) * S[i]
-        d = -r
-        slope = (g * d).sum(1)
+        d, hd = memory.direction(g)
+        slope = _rowdot(g, d)
         bad = slope >= 0  # not a descent direction: restart from steepest descent
-        d = torch.where(bad.unsqueeze(1), -g, d)
-        rho = torch.where(bad.unsqueeze(0), torch.zeros_like(rho), rho)
-        slope = (g * d).sum(1)
-        first = rho.sum(0) == 0
-        step = torch.where(first, (1.0 / gnorm.clamp_min(1e-300)).clamp_max(1.0), torch.ones_like(gnorm))
-        accepted = torch.zeros_like(gnorm, dtype=torch.bool)
-        x_new, f_new, g_new = x, f, g
-        for _ in range(60):
-            todo = ~accepted
-            if not bool(todo.any()):
-                break
-            trial = x + step.unsqueeze(1) * d
-            f_t, g_t = _value_and_grad(objective, trial, shapes)
-            armijo = f_t <= f + 1e-4 * step * slope
-            flat = (f_t <= f + 8 * _EPS * f.abs()) & (g_t.norm(dim=1) < gnorm)
-            ok = todo & torch.isfinite(f_t) & (armijo | flat)
-            x_new = torch.where(ok.unsqueeze(1), trial, x_new)
-            f_new = torch.where(ok, f_t, f_new)
-            g_new = torch.where(ok.unsqueeze(1), g_t, g_new)
-            accepted |= ok
-            shrink = torch.where(f_t > f, 0.1, 0.5)  # an increase means a far overshoot
-            step = torch.where(todo & ~ok, step * shrink, step)
-        s_vec, y_vec = x_new - x, g_new - g
-        sy = (s_vec * y_vec).sum(1)
-        keep = accepted & (sy > 1e-12 * s_vec.norm(dim=1) * y_vec.norm(dim=1))
-        slot = (iteration - 1) % m
-        S[slot], Yh[slot] = s_vec, y_vec
-        rho[slot] = torch.where(keep, 1.0 / torch.where(keep, sy, torch.ones_like(sy)), torch.zeros_like(sy))
-        rho = torch.where((~accepted).unsqueeze(0), torch.zeros_like(rho), rho)  # line search failed: reset
+        if bool(bad.any()):
+            d[bad], hd[bad] = -g[bad], -memory.P[bad]
+            memory.forget(bad)
+            slope = torch.where(bad, -gnorm**2, slope)
+        first = memory.rho.sum(1) == 0
+        step = torch.where(first, (1.0 / gnorm.clamp_min(1e-300)).clamp_max(1.0), 1.0)
+        step[frozen] = 0.0
+        x_new, f_new, g_new, accepted = _line_search(objective, shapes, x, f, g, gnorm, d, step, slope)
+        step[~accepted] = 0.0
+        memory.push(g, g_new, d, hd, step, accepted)
         x, f, g = x_new, f_new, g_new
-        done = g.norm(dim=1) <= gtol
-        if bool(done.any()):
-            x_out[ids[done]], f_out[ids[done]], g_out[ids[done]] = x[done], f[done], g[done]
-            live = ~done
-            ids, x, f, g, S, Yh, rho = ids[live], x[live], f[live], g[live], S[:, live], Yh[:, live], rho[:, live]
+        gnorm = g.norm(dim=1)
+        frozen = gnorm <= gtol
+        n_frozen = int(frozen.sum())
+        if n_frozen and 8 * n_frozen >= len(ids):
+            x_out[ids[frozen]], f_out[ids[frozen]], g_out[ids[frozen]] = x[frozen], f[frozen], g[frozen]
+            live = ~frozen
+            ids, x, f, g, gnorm, frozen = ids[live], x[live], f[live], g[live], gnorm[live], frozen[live]
+            memory.select(live)
     if len(ids):
         x_out[ids], f_out[ids], g_out[ids] = x, f, g
     return x_out, f_out, g_out, iteration
