@@ -84,3 +84,16 @@ def test_resnet_run_records_per_filter_angles():
     for name in convs:
         assert result.layers["AdamW, ResNet"][name].shape == (dict(nets.resnet(3, (4, 8)).named_parameters())[name].shape[0],)
         assert fan_in[name] > 0 and grad_sq[name] > 0
+
+
+def test_resnet_check_passes_on_cpu_and_fails_on_a_wrong_beta_factor(monkeypatch):
+    """The paper-scale ResNet comparisons on a short CPU run: AdamW's per-layer angle is within 15%."""
+    result = balanced_rotation.BalancedRotationResult(verdict=None)
+    settings = dict(widths=(4, 8), blocks=1, steps=600, samples=1024)
+    convs, _, _ = balanced_rotation.train_resnet(balanced_rotation.RESNET_LABELS["adamw"], "adamw", settings, result, device="cpu")
+    angle = balanced_rotation.resnet_comparisons(result, convs)[0]
+    assert angle.passed, angle
+    original = rotation.equilibrium
+    monkeypatch.setattr(rotation, "equilibrium", lambda name, **kw: rotation.Equilibrium(
+        original(name, **kw).norm, original(name, **kw).angular_update / math.sqrt(1 / 19), 1.0))  # beta factor dropped
+    assert not balanced_rotation.resnet_comparisons(result, convs)[0].passed

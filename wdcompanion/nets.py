@@ -163,7 +163,7 @@ def train_classifier(model: nn.Module, optimizer: torch.optim.Optimizer, x: torc
             for name in record:
                 p = params[name]
                 rows, weight_rows = p.grad.reshape(p.shape[0], -1), p.detach().reshape(p.shape[0], -1)  # conv filters flattened
-                grads[name].append((rows.norm(dim=1) * weight_rows.norm(dim=1)).numpy().copy())
+                grads[name].append((rows.norm(dim=1) * weight_rows.norm(dim=1)).cpu().numpy().copy())
         optimizer.step()
         if on_step is not None:
             on_step(step)

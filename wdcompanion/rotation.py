@@ -163,11 +163,11 @@ class RotationTracker:
 
     def angles(self, name: str) -> np.ndarray:
         """Angular updates of parameter ``name``: array ``(records, neurons)``."""
-        return torch.stack([a for _, _, a in self.history[name]]).numpy()
+        return torch.stack([a for _, _, a in self.history[name]]).cpu().numpy()
 
     def norms(self, name: str) -> np.ndarray:
         """Per-neuron norms of parameter ``name`` after each recorded step: ``(records, neurons)``."""
-        return torch.stack([w for _, w, _ in self.history[name]]).numpy()
+        return torch.stack([w for _, w, _ in self.history[name]]).cpu().numpy()
 
     def remove(self) -> None:
         """Unregister the hooks."""
