@@ -1,12 +1,17 @@
+import importlib.util
 import json
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wdcompanion import claims
 from wdcompanion.claims import ClaimFailed, Verdict, compare
-from wdcompanion.claims.dashboard import dashboard_rows
-from wdcompanion.claims.records import library_fingerprint
+from wdcompanion.claims.dashboard import archived_rows, dashboard_rows
+from wdcompanion.claims.records import library_fingerprint, source_fingerprint
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _verdict(measured):
@@ -63,6 +68,57 @@ def test_dashboard_never_shows_pass_without_a_current_record(tmp_path):
     assert dashboard_rows(claims.CLAIMS, records, "other")[0].status == "not run (stale record)"
     claims.write_record(_verdict([1.0, 3.0]), tmp_path)
     assert dashboard_rows(claims.CLAIMS, claims.read_records(tmp_path), fingerprint)[0].status == "fail"
+
+
+def _paper_record(tmp_path, **extra):
+    verdict = Verdict("dmf-lambda-threshold", (compare("x vs y", [1.0], [1.0], 1e-6),), "paper", 4321.0)
+    path = claims.write_record(verdict, tmp_path)
+    record = json.loads(path.read_text())
+    record.update(extra)
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_archived_runs_name_their_commit_and_whether_the_library_changed(tmp_path):
+    _paper_record(tmp_path, git_commit="0123456789abcdef", machine="2 CPU cores, no GPU")
+    records = claims.read_records(tmp_path)
+    (row,) = archived_rows(claims.CLAIMS, records, library_fingerprint())
+    assert (row.claim_id, row.status, row.runtime, row.commit) == ("dmf-lambda-threshold", "pass", "72 min", "0123456789")
+    assert row.library == "same library as this build"
+    assert archived_rows(claims.CLAIMS, records, "other")[0].library == "library changed since"
+    assert archived_rows(claims.CLAIMS, {}, library_fingerprint()) == []
+    with pytest.raises(ValueError, match="commit"):
+        archived_rows(claims.CLAIMS, claims.read_records(_paper_record(tmp_path / "bare").parent), "x")
+
+
+def test_source_fingerprint_is_the_library_fingerprint():
+    package = ROOT / "wdcompanion"
+    files = [(p.relative_to(package).as_posix(), p.read_bytes()) for p in package.rglob("*.py")]
+    assert source_fingerprint(files) == library_fingerprint()
+    assert source_fingerprint(files[1:]) != library_fingerprint()
+
+
+def _paper_runs_script():
+    spec = importlib.util.spec_from_file_location("paper_runs", ROOT / "scripts" / "paper_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the git checkout (the archive names commits)")
+def test_paper_runs_archive_only_records_computed_by_the_named_commit(tmp_path, monkeypatch):
+    script = _paper_runs_script()
+    monkeypatch.setattr(script, "ARCHIVE", tmp_path / "archive")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    good = _paper_record(tmp_path / "good", library_fingerprint=script.fingerprint_at(head))
+    archived = json.loads(script.archive(good, head, "a test machine").read_text())
+    assert archived["git_commit"] == head and archived["machine"] == "a test machine"
+    wrong = _paper_record(tmp_path / "wrong", library_fingerprint="0000000000000000")
+    with pytest.raises(SystemExit, match="computed by other code"):
+        script.archive(wrong, head, "a test machine")
+    small = claims.write_record(_verdict([1.0, 2.0]), tmp_path / "small")
+    with pytest.raises(SystemExit, match="not 'paper'"):
+        script.archive(small, head, "a test machine")
 
 
 def test_registry_and_scale(monkeypatch):

@@ -1,0 +1,97 @@
+"""Paper-scale verdicts kept in the repository, with where and by which code they were computed.
+
+    python scripts/paper_runs.py run ID... [--machine TEXT]
+        runs ``wdc check ID... --scale paper`` on a committed library and archives the records
+    python scripts/paper_runs.py archive RECORD --commit SHA --machine TEXT
+        archives a record computed earlier by the library at commit SHA
+
+Archived records live in ``book/_generated/paper-scale/<claim id>.json``; the claims page lists
+them. A record is archived only if its library fingerprint equals the fingerprint of the library's
+sources at the named commit, so the commit shown next to it is the code that computed it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from wdcompanion.claims.records import source_fingerprint
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHIVE = ROOT / "book" / "_generated" / "paper-scale"
+
+
+def _git(*args: str) -> bytes:
+    return subprocess.run(["git", "-C", str(ROOT), *args], check=True, capture_output=True).stdout
+
+
+def fingerprint_at(commit: str) -> str:
+    """The library fingerprint of the ``wdcompanion/*.py`` sources at ``commit``."""
+    names = _git("ls-tree", "-r", "--name-only", commit, "--", "wdcompanion").decode().split()
+    files = [(name.removeprefix("wdcompanion/"), _git("show", f"{commit}:{name}")) for name in names if name.endswith(".py")]
+    return source_fingerprint(files)
+
+
+def this_machine() -> str:
+    """A one-line description: CPU cores, processor and the GPU torch sees (if any)."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}), {gpu}, torch {torch.__version__}"
+
+
+def archive(record_path: Path, commit: str, machine: str) -> Path:
+    """Copy a paper-scale record into the archive with its commit and machine; refuse a mismatch."""
+    record = json.loads(Path(record_path).read_text())
+    if record.get("scale") != "paper":
+        raise SystemExit(f"{record_path}: scale is {record.get('scale')!r}, not 'paper'")
+    commit = _git("rev-parse", "--verify", f"{commit}^{{commit}}").decode().strip()
+    expected = fingerprint_at(commit)
+    if record.get("library_fingerprint") != expected:
+        raise SystemExit(f"{record_path}: library fingerprint {record.get('library_fingerprint')} is not that of "
+                         f"commit {commit[:10]} ({expected}); it was computed by other code")
+    record.update(git_commit=commit, machine=machine)
+    ARCHIVE.mkdir(parents=True, exist_ok=True)
+    path = ARCHIVE / f"{record['claim_id']}.json"
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    print(f"archived {record['claim_id']} ({record['status']}, {record['runtime_s']:.0f} s) -> {path}")
+    return path
+
+
+def run(ids: list[str], machine: str) -> int:
+    if _git("status", "--porcelain", "--", "wdcompanion"):
+        raise SystemExit("wdcompanion/ has uncommitted changes: commit them first, so the records name their code")
+    commit = _git("rev-parse", "HEAD").decode().strip()
+    with tempfile.TemporaryDirectory() as records:
+        status = subprocess.run([sys.executable, "-m", "wdcompanion", "check", *ids, "--scale", "paper",
+                                 "--record", records], cwd=ROOT).returncode
+        for path in sorted(Path(records).glob("*.json")):
+            archive(path, commit, machine)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="run claims at paper scale and archive their records")
+    run_parser.add_argument("ids", nargs="+", metavar="ID")
+    run_parser.add_argument("--machine", default=None, help="description of this machine (default: detected)")
+    archive_parser = sub.add_parser("archive", help="archive a paper-scale record computed earlier")
+    archive_parser.add_argument("record", type=Path)
+    archive_parser.add_argument("--commit", required=True, help="the commit whose library computed the record")
+    archive_parser.add_argument("--machine", required=True, help="where it ran, e.g. '2 CPU cores, no GPU'")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.ids, args.machine or this_machine())
+    archive(args.record, args.commit, args.machine)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
