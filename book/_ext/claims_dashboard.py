@@ -49,7 +49,7 @@ class _RereadDirective(SphinxDirective):
     """A table filled in after reading; its page is re-read on every build."""
 
     has_content = False
-    placeholder = dashboard_placeholder
+    placeholder: type[nodes.Element]
 
     def run(self):
         if not hasattr(self.env, "wdc_dashboard_docs"):
