@@ -96,6 +96,17 @@ def test_bad_input(call, error, word):
         call()
 
 
+
+def test_random_walk_records_every_kth_step_of_the_same_trajectory():
+    common = dict(lr=0.02, weight_decay=0.1, steps=10, n_neurons=4, fan_in=8, seed=1)
+    every = rotation.random_walk("adamw", **common)
+    sparse = rotation.random_walk("adamw", record_every=3, **common)
+    np.testing.assert_array_equal(sparse.steps, [0, 3, 6, 9])
+    np.testing.assert_array_equal(sparse.norms, every.norms[[0, 3, 6, 9]])
+    np.testing.assert_array_equal(sparse.angles, every.angles[[0, 3, 6, 9]])
+    assert np.all(every.angles > 0) and np.all(np.diff(every.norms, axis=0) != 0)
+
+
 REDUCED = dict(neurons=32, taus=4.0, min_steps=800)
 
 

@@ -228,7 +228,11 @@ def random_walk(optimizer: str, *, lr: float, weight_decay: float, steps: int, n
     if not isinstance(rotational, bool):
         raise TypeError(f"rotational must be a bool, got {type(rotational).__name__}")
     opt = _make_optimizer(optimizer, [weight], lr, wd, betas, momentum, rotational)
-    recorded, norms, angles = [], [], []
+    recorded = np.arange(0, steps, record_every)
+    # Preallocated: small records kept between the step's large temporaries fragment the heap, and a
+    # long walk's memory then grows by about one (K, C) tensor per step.
+    norms = torch.empty(len(recorded), K, dtype=torch.float64)
+    angles = torch.empty(len(recorded), K, dtype=torch.float64)
     for step in range(steps):
         with torch.no_grad():
             w = weight.detach()
@@ -240,8 +244,7 @@ def random_walk(optimizer: str, *, lr: float, weight_decay: float, steps: int, n
         opt.step()
         if step % record_every == 0:
             with torch.no_grad():
-                recorded.append(step)
-                norms.append(weight.detach().norm(dim=1).clone())
-                angles.append(angular_update(before, weight.detach()))
-    return RandomWalk(np.array(recorded), torch.stack(norms).numpy(), torch.stack(angles).numpy(),
-                      float((sigma.ravel() ** 2).mean()) * (C - 1))
+                row = step // record_every
+                norms[row] = weight.detach().norm(dim=1)
+                angles[row] = angular_update(before, weight.detach())
+    return RandomWalk(recorded, norms.numpy(), angles.numpy(), float((sigma.ravel() ** 2).mean()) * (C - 1))
