@@ -19,10 +19,10 @@ def test_check_passes():
 
 
 def test_tracker_on_the_wrong_axis_fails(monkeypatch):
-    def columns(tensor, name):  # a tracker that takes columns (inputs) for neurons
-        return tensor.detach().reshape(tensor.shape[0], -1).T
+    def columns(self, name, p):  # a tracker that takes columns (inputs) for neurons
+        return p.detach().reshape(p.shape[0], -1).T.double()
 
-    monkeypatch.setattr(rotation, "_rows", columns)
+    monkeypatch.setattr(rotation.RotationTracker, "_view", columns)
     assert "neuron norm" in _failed(balanced_rotation.run("small").verdict)
 
 
