@@ -96,7 +96,6 @@ def test_bad_input(call, error, word):
         call()
 
 
-
 def test_random_walk_records_every_kth_step_of_the_same_trajectory():
     common = dict(lr=0.02, weight_decay=0.1, steps=10, n_neurons=4, fan_in=8, seed=1)
     every = rotation.random_walk("adamw", **common)
