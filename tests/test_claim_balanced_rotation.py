@@ -16,6 +16,7 @@ def _failed(verdict):
 def test_check_passes():
     verdict = balanced_rotation.run("small").verdict
     assert verdict.passed, verdict.report()
+    assert verdict.notes == ()  # nothing left out at small scale
 
 
 def test_tracker_on_the_wrong_axis_fails(monkeypatch):
@@ -97,3 +98,28 @@ def test_resnet_check_passes_on_cpu_and_fails_on_a_wrong_beta_factor(monkeypatch
     monkeypatch.setattr(rotation, "equilibrium", lambda name, **kw: rotation.Equilibrium(
         original(name, **kw).norm, original(name, **kw).angular_update / math.sqrt(1 / 19), 1.0))  # beta factor dropped
     assert not balanced_rotation.resnet_comparisons(result, convs)[0].passed
+
+
+_TINY = dict(neurons=8, steps=200, net_steps=40, widths=(16, 16), samples=256,
+             resnet=dict(widths=(4, 8), blocks=1, steps=20, samples=256))
+
+
+def test_paper_scale_trains_the_resnet_only_where_asked_or_on_a_gpu(monkeypatch):
+    """With a tiny stand-in for the paper settings: no GPU, no ResNet, and a note that says so."""
+    monkeypatch.setitem(balanced_rotation._SCALE, "paper", _TINY)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    without = balanced_rotation.run("paper").verdict
+    assert not any("ResNet" in c.name for c in without.comparisons)
+    assert without.notes and "no GPU present" in without.notes[0] and "[note]" in without.report()
+    assert "resnet=False" in balanced_rotation.run("paper", resnet=False).verdict.notes[0]
+    forced = balanced_rotation.run("paper", resnet=True).verdict
+    assert sum("ResNet" in c.name for c in forced.comparisons) == 2 and not forced.notes
+
+
+def test_run_validates_scale_and_resnet():
+    with pytest.raises(ValueError, match="scale"):
+        balanced_rotation.run("huge")
+    with pytest.raises(ValueError, match="resnet"):
+        balanced_rotation.run("small", resnet=True)
+    with pytest.raises(TypeError, match="resnet"):
+        balanced_rotation.run("paper", resnet="yes")

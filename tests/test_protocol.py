@@ -24,6 +24,9 @@ def test_passing_verdict_prints_a_stable_line():
     assert verdict.line() == "PASS dmf-lambda-threshold: 1 comparisons, 2 cases, all within tolerance"
     assert "[pass] x vs y: rel. error <= 1e-6 over 2 cases" in verdict.report()
     verdict.raise_if_failed()
+    noted = Verdict(verdict.claim_id, verdict.comparisons, "paper", 1.0, ("part B not run",))
+    assert noted.report().splitlines()[-1] == "  [note] part B not run"
+    assert noted.line() == verdict.line()
 
 
 def test_failing_verdict_raises_with_the_comparison():
@@ -87,6 +90,9 @@ def test_archived_runs_name_their_commit_and_whether_the_library_changed(tmp_pat
     assert row.library == "same library as this build"
     assert archived_rows(claims.CLAIMS, records, "other")[0].library == "library changed since"
     assert archived_rows(claims.CLAIMS, {}, library_fingerprint()) == []
+    assert row.notes == ""
+    _paper_record(tmp_path, git_commit="0123456789abcdef", machine="m", notes=["part B not run", "seed 3"])
+    assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path), "x")[0].notes == "part B not run; seed 3"
     with pytest.raises(ValueError, match="commit"):
         archived_rows(claims.CLAIMS, claims.read_records(_paper_record(tmp_path / "bare").parent), "x")
 

@@ -154,7 +154,7 @@ def _fill_archive(doctree) -> None:
             tr = nodes.row()
             tr += _cell(nodes.literal(text=row.claim_id))
             tr += _cell(nodes.strong(text=row.status))
-            tr += _cell(f"{row.compared}: {row.error_vs_tolerance}")
+            tr += _cell(f"{row.compared}: {row.error_vs_tolerance}" + (f". Note: {row.notes}" if row.notes else ""))
             tr += _cell(row.runtime)
             tr += _cell(f"{row.machine}, {row.recorded_at}")
             code = f"commit {row.commit}; {row.library}"

@@ -80,6 +80,7 @@ class ArchivedRun:
     machine: str
     commit: str  # abbreviated hash of the commit whose library computed it
     library: str  # "same library as this build" or "library changed since"
+    notes: str = ""  # the verdict's notes (e.g. a part not run), joined by "; "
 
 
 def archived_rows(
@@ -100,5 +101,6 @@ def archived_rows(
         rows.append(ArchivedRun(claim_id, "pass" if record.get("status") == "pass" else "fail", compared, error,
                                 runtime, str(record.get("recorded_at", "unknown"))[:10], str(record["machine"]),
                                 str(record["git_commit"])[:10],
-                                "same library as this build" if same else "library changed since"))
+                                "same library as this build" if same else "library changed since",
+                                "; ".join(str(n) for n in record.get("notes", []))))
     return rows

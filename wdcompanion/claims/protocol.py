@@ -142,8 +142,8 @@ class Verdict:
         return f"FAIL {self.claim_id}: {failed} of {len(self.comparisons)} comparisons outside tolerance"
 
     def report(self) -> str:
-        """The verdict line followed by one line per comparison."""
-        return "\n".join([self.line(), *(c.line() for c in self.comparisons)])
+        """The verdict line followed by one line per comparison and one per note."""
+        return "\n".join([self.line(), *(c.line() for c in self.comparisons), *(f"  [note] {n}" for n in self.notes)])
 
     def __str__(self) -> str:
         return self.report()
