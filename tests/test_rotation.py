@@ -66,6 +66,31 @@ def test_tracker_records_without_changing_training():
     tracker.remove()
 
 
+def test_tracker_keeps_every_record_past_its_first_buffer():
+    """150 records (the buffer doubles twice) against norms and angles computed here from weight snapshots."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)
+    tracker = rotation.RotationTracker(model, opt, interval=2, names=["0.weight"])
+    x = torch.randn(32, 5, generator=torch.Generator().manual_seed(4))
+    norms, angles = [], []
+    for _ in range(300):
+        before = model[0].weight.detach().double().clone()
+        opt.zero_grad()
+        model(x).pow(2).mean().backward()
+        opt.step()
+        after = model[0].weight.detach().double()
+        cosine = (before * after).sum(1) / (before.norm(dim=1) * after.norm(dim=1))
+        norms.append(after.norm(dim=1).numpy())
+        angles.append(torch.arccos(cosine.clamp(-1, 1)).numpy())
+    tracker.remove()
+    np.testing.assert_array_equal(tracker.recorded_steps, np.arange(0, 300, 2))
+    np.testing.assert_allclose(tracker.norms("0.weight"), np.array(norms[::2]), rtol=1e-12)
+    np.testing.assert_allclose(tracker.angles("0.weight"), np.array(angles[::2]), rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="name"):
+        tracker.angles("2.weight")
+
+
 def test_lion_step_matches_its_definition():
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     opt = Lion([w], lr=0.1, betas=(0.9, 0.99), weight_decay=0.5)

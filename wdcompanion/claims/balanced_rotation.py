@@ -81,10 +81,10 @@ def _synthetic(scale, result) -> list[Comparison]:
 def _record(label, tracker, names, run, result) -> slice:
     """Store a run's per-neuron angles and norms (second half: steady state), curves and accuracy; returns that half."""
     tracker.remove()
-    late = slice(len(tracker.history[names[0]]) // 2, None)
+    late = slice(len(tracker.recorded_steps) // 2, None)
     result.layers[label] = {name: tracker.angles(name)[late].mean(0) for name in names}
     result.norms[label] = {name: tracker.norms(name)[late].mean(0) for name in names}
-    result.curves[label] = {name: (np.array([s for s, _, _ in tracker.history[name]]), tracker.angles(name).mean(1))
+    result.curves[label] = {name: (tracker.recorded_steps, tracker.angles(name).mean(1))
                             for name in names}
     result.accuracy[label] = run.accuracy
     return late

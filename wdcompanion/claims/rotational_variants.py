@@ -118,8 +118,8 @@ def _network(scale, result) -> list[Comparison]:
     nets.train_classifier(model, optimizer, x, y, scale["net_steps"], seed=2)
     tracker.remove()
     target = rotation.equilibrium("adamw", lr=NET_LR, weight_decay=NET_WD, fan_in=1, betas=(0.9, 0.999)).angular_update
-    late = slice(len(tracker.history[hidden[0]]) // 2, None)
-    result.network = {name: (np.array([s for s, _, _ in tracker.history[name]]), tracker.angles(name).mean(1) / target)
+    late = slice(len(tracker.recorded_steps) // 2, None)
+    result.network = {name: (tracker.recorded_steps, tracker.angles(name).mean(1) / target)
                       for name in hidden}
     drift = [float((torch.as_tensor(tracker.norms(name)).double() / start[name].double() - 1).abs().max()) for name in hidden]
     means = [float((params[name].detach().mean(dim=1).abs() / start[name]).max()) for name in hidden]
