@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+import wdcompanion  # noqa: F401  (before the test modules: pins torch's CPU kernels before any test uses torch)
+
 
 @pytest.fixture
 def rng():

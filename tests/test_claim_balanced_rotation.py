@@ -123,3 +123,20 @@ def test_run_validates_scale_and_resnet():
         balanced_rotation.run("small", resnet=True)
     with pytest.raises(TypeError, match="resnet"):
         balanced_rotation.run("paper", resnet="yes")
+
+
+def test_adam_l2_per_neuron_prediction_leaves_dead_units_undefined():
+    # A dead ReLU unit (G = 0) has no rotational equilibrium: NaN, not an error (the paper-scale run has them).
+    G = [1e-4, 0.0, 4e-4]
+    predicted = balanced_rotation.adam_l2_per_neuron(512, G)
+    assert math.isnan(predicted[1])
+    for k in (0, 2):
+        expected = rotation.equilibrium("adam_l2", lr=balanced_rotation.LR, weight_decay=balanced_rotation.WD_L2,
+                                        fan_in=512, grad_norm_sq=G[k], betas=balanced_rotation.BETAS).angular_update
+        assert predicted[k] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="grad_norm_sq"):
+        balanced_rotation.adam_l2_per_neuron(512, [1e-4, -1e-4])
+    with pytest.raises(ValueError, match="grad_norm_sq"):
+        balanced_rotation.adam_l2_per_neuron(512, [[1e-4]])
+    with pytest.raises(TypeError, match="fan_in"):
+        balanced_rotation.adam_l2_per_neuron(51.2, G)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .. import nets, rotation
+from .._validation import as_real_array, check_count
 from .protocol import Comparison, Verdict, compare
 
 CLAIM_ID = "req-balanced-rotation"
@@ -32,8 +33,10 @@ CLAIM_ID = "req-balanced-rotation"
 __all__ = ["CLAIM_ID", "BalancedRotationResult", "run", "GROUPS", "RESNET_LABELS", "train_resnet", "resnet_comparisons"]
 
 GROUPS = ((64, 0.1), (256, 1.0), (1024, 10.0))  # (fan-in, gradient scale) of three synthetic layers
-_SCALE = {"small": dict(neurons=32, steps=1500, net_steps=2000, widths=(64, 64, 64), samples=2048),
-          "paper": dict(neurons=256, steps=10000, net_steps=30000, widths=(512, 512, 512, 512), samples=65536,
+# Enough samples that the MLP cannot memorize them (at most ~16 passes): on 2,048 samples the training loss reached
+# ~0.002, the gradients vanished and the WS run had no steady state (its angles halved, by chance of rounding).
+_SCALE = {"small": dict(neurons=32, steps=1500, net_steps=2000, widths=(64, 64, 64), samples=16384),
+          "paper": dict(neurons=256, steps=10000, net_steps=30000, widths=(512, 512, 512, 512), samples=2**20,
                         resnet=dict(widths=(32, 64, 128), blocks=2, steps=20000, samples=50000))}
 LR, WD, BETAS = 0.01, 0.1, (0.9, 0.999)
 WD_L2 = 1e-3  # Adam + L2 needs a far smaller coefficient: at 0.1 the weights collapse and rotate ~1 rad/step
@@ -168,6 +171,21 @@ def resnet_comparisons(result, convs) -> list[Comparison]:
     ]
 
 
+def adam_l2_per_neuron(fan_in: int, grad_norm_sq: np.ndarray) -> np.ndarray:
+    """Adam + L2's predicted equilibrium angle per neuron, from each neuron's mean squared gradient norm G.
+
+    A neuron whose gradient is exactly zero (a dead ReLU unit: G = 0) only decays under L2 and has
+    no rotational equilibrium; its entry is NaN rather than an error. Wide networks trained long
+    (the paper scale) have such units.
+    """
+    fan_in = check_count(fan_in, "fan_in")
+    g = as_real_array(grad_norm_sq, "grad_norm_sq", ndim=1)
+    if np.any(g < 0):
+        raise ValueError("grad_norm_sq must be >= 0 (a mean squared norm)")
+    return np.array([rotation.equilibrium("adam_l2", lr=LR, weight_decay=WD_L2, fan_in=fan_in, grad_norm_sq=float(v),
+                                          betas=BETAS).angular_update if v > 0 else np.nan for v in g])
+
+
 def _network(scale, result) -> list[Comparison]:
     data = nets.teacher_data(scale["samples"], seed=0)
     target = rotation.equilibrium("adamw", lr=LR, weight_decay=WD, fan_in=1, betas=BETAS).angular_update
@@ -178,8 +196,7 @@ def _network(scale, result) -> list[Comparison]:
     hidden, fan_in, G = _train("Adam+L2, BatchNorm", "batch", "adam_l2", scale, data, result)
     predicted_l2 = {n: rotation.equilibrium("adam_l2", lr=LR, weight_decay=WD_L2, fan_in=fan_in[n], grad_norm_sq=float(G[n].mean()),
                                             betas=BETAS).angular_update for n in hidden}
-    per_neuron = {n: np.array([rotation.equilibrium("adam_l2", lr=LR, weight_decay=WD_L2, fan_in=fan_in[n], grad_norm_sq=float(g),
-                                                    betas=BETAS).angular_update for g in G[n]]) for n in hidden}
+    per_neuron = {n: adam_l2_per_neuron(fan_in[n], G[n]) for n in hidden}
     result.layer_predictions["Adam+L2 per neuron"] = per_neuron
     result.layer_predictions["AdamW, BatchNorm"] = {n: target for n in hidden}
     result.layer_predictions["Adam+L2, BatchNorm"] = predicted_l2
@@ -199,9 +216,9 @@ def _network(scale, result) -> list[Comparison]:
         compare("MLP + BatchNorm, AdamW: max/min of the per-layer angular updates vs 1 (balanced across layers)",
                 [max(adamw_layers) / min(adamw_layers)], 1.0, 0.10, "rel"),
         compare("MLP + LayerNorm + WS, AdamW: per-layer angular update vs sqrt(2 lr wd (1-b1)/(1+b1))",
-                [ws[n].mean() for n in hidden_ws], target, 0.25, "rel"),
+                [ws[n].mean() for n in hidden_ws], target, 0.15, "rel"),
         compare("MLP + LayerNorm + WS, AdamW: every neuron's angular update / its layer's mean vs 1 (balanced per neuron)",
-                ws_relative, 1.0, 0.35, "rel"),
+                ws_relative, 1.0, 0.20, "rel"),
     ]
 
 
