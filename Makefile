@@ -6,7 +6,7 @@ STAMP := $(VENV)/.wdc-installed
 RECORDS := $(CURDIR)/_build/verdicts
 JB := $(VENV)/bin/jupyter-book
 
-.PHONY: all book test notebooks bench unit nbval lint strict-book browser clean
+.PHONY: all book test notebooks bench unit nbval nbval-perturbed lint strict-book browser clean
 all: book
 
 # (Re)install only when the package metadata or the pinned versions change.
@@ -32,15 +32,22 @@ unit: $(STAMP)
 browser: $(STAMP)
 	$(PY) -m pytest tests/browser -rs
 
+NBVAL := -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 --nbval-sanitize-with tests/nbval_sanitize.cfg
+
 nbval: $(STAMP)
-	$(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 --nbval-sanitize-with tests/nbval_sanitize.cfg book
+	$(PY) $(NBVAL) book
+
+# The same stored outputs under other numerics (OpenBLAS core type, torch's vector width, MKL's code
+# path, one thread): what a chapter compares must hold on any CPU (see scripts/perturbed_numerics.py).
+nbval-perturbed: $(STAMP)
+	$(PY) scripts/perturbed_numerics.py -- $(PY) $(NBVAL) book
 
 strict-book: $(STAMP)
 	$(PY) scripts/guard_cache.py
 	WDC_RECORD_DIR=$(RECORDS) $(JB) build . -W -n --keep-going
 	$(PY) scripts/check_dashboard.py
 
-test: lint unit nbval strict-book browser
+test: lint unit nbval nbval-perturbed strict-book browser
 
 notebooks: $(STAMP)
 	$(PY) scripts/notebooks.py execute

@@ -13,8 +13,8 @@ def _failed(verdict):
     return " | ".join(c.name for c in verdict.comparisons if not c.passed)
 
 
-def test_check_passes():
-    verdict = balanced_rotation.run("small").verdict
+def test_check_passes(small_run):
+    verdict = small_run("req-balanced-rotation").verdict
     assert verdict.passed, verdict.report()
     assert verdict.notes == ()  # nothing left out at small scale
 

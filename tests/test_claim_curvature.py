@@ -11,9 +11,9 @@ def _failed(verdict):
     return " | ".join(c.name for c in verdict.comparisons if not c.passed)
 
 
-@pytest.mark.parametrize("module", [hessian_spectrum, layer_norms])
-def test_check_passes(module):
-    verdict = module.run("small").verdict
+@pytest.mark.parametrize("claim_id", ["dmf-hessian-spectrum", "dmf-layer-norms"])
+def test_check_passes(claim_id, small_run):
+    verdict = small_run(claim_id).verdict
     assert verdict.passed, verdict.report()
 
 

@@ -7,9 +7,9 @@ from wdcompanion import dmf
 from wdcompanion.claims import lambda_threshold
 
 
-@pytest.fixture(scope="module")
-def result():
-    return lambda_threshold.run("small")
+@pytest.fixture
+def result(small_run):
+    return small_run("dmf-lambda-threshold")
 
 
 def test_check_passes(result):

@@ -12,9 +12,9 @@ def _failed(verdict):
     return " | ".join(c.name for c in verdict.comparisons if not c.passed)
 
 
-@pytest.fixture(scope="module")
-def full_run():
-    return rotational_variants.run("small")
+@pytest.fixture
+def full_run(small_run):
+    return small_run("req-rotational-variants")
 
 
 def test_check_passes(full_run):

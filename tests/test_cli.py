@@ -10,13 +10,13 @@ def test_list(capsys):
     assert "dmf-lambda-threshold" in capsys.readouterr().out
 
 
-def test_check_passes_and_records(tmp_path, capsys):
+def test_check_passes_and_records(tmp_path, capsys, cached_claims):
     assert cli.main(["check", "dmf-lambda-threshold", "--record", str(tmp_path)]) == 0
     assert capsys.readouterr().out.startswith("PASS dmf-lambda-threshold")
     assert (tmp_path / "dmf-lambda-threshold.json").exists()
 
 
-def test_check_all_json(capsys):
+def test_check_all_json(capsys, cached_claims):
     assert cli.main(["check", "--all", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["status"] for r in records] == ["pass"] * len(records)

@@ -42,3 +42,15 @@ def test_every_registered_claim_has_its_chapter():
     for claim in CLAIMS.values():
         assert (ROOT / f"{claim.chapter}.ipynb").exists(), claim.chapter
         assert f"file: {claim.chapter}" in (ROOT / "_toc.yml").read_text()
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_ignored_outputs_are_marked_so_nbval_sees_it_and_say_why(path):
+    cells = _code_cells(path)
+    for cell in cells:
+        source = "".join(cell["source"])
+        if "NBVAL_IGNORE_OUTPUT" in source:
+            lines = source.splitlines()
+            assert lines[0] == "# NBVAL_IGNORE_OUTPUT", "nbval only honours the marker alone on its line"
+            assert lines[1].startswith("# ("), "the next line says why the output is not compared"
+    assert "NBVAL_IGNORE_OUTPUT" not in "".join(cells[-1]["source"]), "the verdict is always compared"

@@ -29,6 +29,18 @@ def test_passing_verdict_prints_a_stable_line():
     assert noted.line() == verdict.line()
 
 
+def test_a_count_that_rounding_can_change_is_not_printed():
+    fixed = compare("closed form", [1.0], 1.0, 1e-6, "rel")
+    found = compare("at every minimizer found", [1.0, 1.0, 1.0], 1.0, 1e-6, "rel", count_varies=True)
+    verdict = Verdict("dmf-layer-norms", (fixed, found), "small", 1.0)
+    assert verdict.line() == "PASS dmf-layer-norms: 2 comparisons, all within tolerance"
+    assert "[pass] at every minimizer found: rel. error <= 1e-6 over every case found" in verdict.report()
+    assert "over 1 cases" in verdict.report()
+    assert verdict.to_record()["n_cases"] == 4 and verdict.to_record()["comparisons"][1]["count_varies"]
+    with pytest.raises(TypeError, match="count_varies"):
+        compare("x", [1.0], 1.0, 1e-6, count_varies=1)
+
+
 def test_failing_verdict_raises_with_the_comparison():
     verdict = _verdict([1.0, 2.1])
     assert not verdict.passed

@@ -1,15 +1,12 @@
 """wdcompanion: the library behind the weight-decay companion book.
 
 Topic modules: :mod:`~wdcompanion.dmf` (regularized deep matrix factorization),
-:mod:`~wdcompanion.multistart` (batched multistart minimization); claim checks live in
+:mod:`~wdcompanion.multistart` (batched multistart minimization), :mod:`~wdcompanion.curvature`,
+:mod:`~wdcompanion.rotation`, :mod:`~wdcompanion.optim`, :mod:`~wdcompanion.nets`; claim checks live in
 :mod:`wdcompanion.claims`, the command line in :mod:`wdcompanion.cli`.
 
-Importing the package pins torch's CPU kernels on x86-64 (see :mod:`wdcompanion._determinism`),
-so that stored outputs are reproduced bit for bit on other CPUs.
+Importing the package changes no global state: torch's and NumPy's kernels, threads and seeds are
+the caller's own (each experiment seeds itself from its settings).
 """
-
-from ._determinism import pin_cpu_kernels
-
-pin_cpu_kernels()
 
 __version__ = "0.1.0"
