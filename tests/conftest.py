@@ -3,6 +3,8 @@ import pytest
 
 from wdcompanion import claims
 
+_REGISTERED_RUN = claims.Claim.run  # before any test patches it
+
 
 @pytest.fixture
 def rng():
@@ -20,7 +22,7 @@ def small_run():
 
     def run(claim_id: str):
         if claim_id not in cache:
-            cache[claim_id] = claims.run_claim(claim_id, "small")
+            cache[claim_id] = _REGISTERED_RUN(claims.get_claim(claim_id), "small")
         return cache[claim_id]
 
     return run
@@ -29,9 +31,7 @@ def small_run():
 @pytest.fixture
 def cached_claims(monkeypatch, small_run):
     """Make every registered claim's small-scale ``run`` return the session's shared run."""
-    original = claims.Claim.run
-
     def run(self, scale="small"):
-        return small_run(self.id) if scale == "small" else original(self, scale)
+        return small_run(self.id) if scale == "small" else _REGISTERED_RUN(self, scale)
 
     monkeypatch.setattr(claims.Claim, "run", run)
