@@ -11,11 +11,14 @@
    (Lanczos top eigenvalue + Hutchinson trace with 100 probes) on growing square models of depth 4,
    then the HVP path alone on larger models until one takes more than a minute.
 4. Rotational wrapper: ``optimizer.step()`` of :class:`~wdcompanion.optim.RotationalWrapper` (inner AdamW)
-   against ``torch.optim.AdamW(foreach=True)`` alone, on an MLP of about 10^6 parameters, measured
-   alternately (best of 7 rounds of 20 steps each).
+   against ``torch.optim.AdamW(foreach=True)`` alone, on an MLP of about 10^6 parameters grouped by
+   :func:`~wdcompanion.optim.param_groups` for both, measured alternately (15 rounds of 20 steps each;
+   the median of the per-round ratios), with 2 torch threads and with 1, with steps back to back and
+   with the caches evicted before each step (as by the forward and backward passes of training).
 5. Each registered claim's check at the small scale.
 
-``--quick`` times the scipy loop on a tenth of the starts and scales it up (stated in the output).
+``--only-rotational`` runs item 4 alone. ``--quick`` times the scipy loop on a tenth of the starts and scales it
+up (stated in the output).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from wdcompanion import curvature, dmf, nets, rotation
 from wdcompanion.claims import CLAIMS, run_claim
 from wdcompanion.claims.lambda_threshold import target_with_spectrum
 from wdcompanion.multistart import dmf_objective, lbfgs_batched, random_starts
-from wdcompanion.optim import RotationalWrapper
+from wdcompanion.optim import RotationalWrapper, param_groups
 
 
 def _numpy_value_and_grad(x, Y, lam, shapes):
@@ -152,10 +155,15 @@ def bench_tracker() -> None:
               f" every step, ratio {tracked / plain:.2f}")
 
 
-def bench_rotational_wrapper() -> None:
+def bench_rotational_wrapper(threads: tuple[int, ...] = (2, 1), rounds: int = 15, steps: int = 20) -> None:
+    """RV-AdamW's step against AdamW(foreach)'s, side by side: interleaved rounds, median of the per-round ratios.
+
+    Twice: steps back to back (the optimizer's data stays in the caches), and each step after writing
+    64 MB elsewhere (untimed), as a forward and backward pass would evict the caches in training.
+    """
     def setup(make):
         model = nets.mlp(256, (512,) * 4, 10, norm="batch", seed=0)
-        optimizer = make(model.parameters())
+        optimizer = make(param_groups(model, 0.1, readout=model[-1]))
         gen = torch.Generator().manual_seed(0)
         for p in model.parameters():
             p.grad = torch.randn(p.shape, generator=gen)
@@ -163,17 +171,33 @@ def bench_rotational_wrapper() -> None:
             optimizer.step()
         return optimizer, sum(p.numel() for p in model.parameters())
 
-    adamw, n_params = setup(lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.1, foreach=True))
-    wrapper, _ = setup(lambda ps: RotationalWrapper(ps, "adamw", lr=1e-3, weight_decay=0.1, foreach=True))
-    best = {"AdamW": np.inf, "RV-AdamW": np.inf}
-    for _ in range(7):
-        for label, optimizer in (("AdamW", adamw), ("RV-AdamW", wrapper)):
+    def seconds_per_step(optimizer, evict):
+        total = 0.0
+        for _ in range(steps):
+            if evict is not None:
+                evict.add_(1.0)
             start = time.perf_counter()
-            for _ in range(20):
-                optimizer.step()
-            best[label] = min(best[label], (time.perf_counter() - start) / 20)
-    print(f"rotational wrapper, MLP 256-512x4-10 ({n_params:,} parameters): AdamW(foreach) {1000 * best['AdamW']:.2f} ms/step, "
-          f"RV-AdamW {1000 * best['RV-AdamW']:.2f} ms/step, ratio {best['RV-AdamW'] / best['AdamW']:.2f}")
+            optimizer.step()
+            total += time.perf_counter() - start
+        return total / steps
+
+    previous = torch.get_num_threads()
+    evict = torch.zeros(16 * 2**20)  # 64 MB, twice the last-level cache of the benchmark machine
+    for n_threads in threads:
+        torch.set_num_threads(n_threads)
+        adamw, n_params = setup(lambda groups: torch.optim.AdamW(groups, lr=1e-3, foreach=True))
+        wrapper, _ = setup(lambda groups: RotationalWrapper(groups, "adamw", lr=1e-3, foreach=True))
+        for label, flush in (("steps back to back", None), ("caches evicted before each step", evict)):
+            times = {"AdamW": [], "RV-AdamW": []}
+            for _ in range(rounds):
+                for name, optimizer in (("AdamW", adamw), ("RV-AdamW", wrapper)):
+                    times[name].append(seconds_per_step(optimizer, flush))
+            ratio = np.median(np.array(times["RV-AdamW"]) / np.array(times["AdamW"]))
+            print(f"rotational wrapper, MLP 256-512x4-10 + BatchNorm ({n_params:,} parameters), {n_threads} thread(s), "
+                  f"{label}: AdamW(foreach) {1000 * np.median(times['AdamW']):.2f} ms/step, RV-AdamW "
+                  f"{1000 * np.median(times['RV-AdamW']):.2f} ms/step, median ratio {ratio:.2f} "
+                  f"({rounds} interleaved rounds of {steps} steps)")
+    torch.set_num_threads(previous)
 
 
 def main() -> None:
@@ -181,11 +205,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-claims", action="store_true")
     parser.add_argument("--only-curvature", action="store_true")
+    parser.add_argument("--only-rotational", action="store_true", help="only the rotational wrapper against AdamW")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     print("\nlibrary benchmarks")
     if args.only_curvature:
         bench_curvature()
+        return
+    if args.only_rotational:
+        bench_rotational_wrapper()
         return
     bench_multistart("scalar, depth 4, 10000 starts", np.array([[1.5]]), 4, (1, 1, 1), 10_000, args.quick)
     Y = target_with_spectrum(np.geomspace(3, 0.1, 15), (20, 15), seed=0)

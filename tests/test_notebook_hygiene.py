@@ -1,7 +1,8 @@
-"""Committed chapters: executed, no stderr or errors stored, and ending in a PASS verdict.
+"""Committed notebooks: executed, no stderr or errors stored; the claims' chapters end in a PASS verdict.
 
 nbval compares the stored outputs; these checks make sure there is something meaningful to
 compare (a chapter with unexecuted cells or a stored warning would compare little or flake).
+Notebooks that check no claim (guides) are listed in ``GUIDES``; every other notebook is a claim's chapter.
 """
 
 import json
@@ -13,6 +14,8 @@ from wdcompanion.claims import CLAIMS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+GUIDES = {ROOT / "book" / "rv-in-your-training.ipynb"}
+CLAIM_CHAPTERS = [p for p in CHAPTERS if p not in GUIDES]
 
 
 def _code_cells(path):
@@ -30,12 +33,19 @@ def test_chapter_is_executed_and_clean(path):
             assert output.get("name") != "stderr", f"stderr stored: {''.join(output['text'])[:200]}"
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CLAIM_CHAPTERS, ids=lambda p: p.name)
 def test_chapter_ends_with_a_passing_verdict(path):
     last = _code_cells(path)[-1]
     assert "claims.conclude(" in "".join(last["source"])
     text = "".join("".join(o.get("text", "")) for o in last["outputs"])
     assert text.startswith("PASS ")
+
+
+def test_every_notebook_is_a_claims_chapter_or_a_guide_in_the_toc():
+    chapters = {(ROOT / f"{claim.chapter}.ipynb") for claim in CLAIMS.values()}
+    assert set(CLAIM_CHAPTERS) == chapters
+    for guide in GUIDES:
+        assert guide.exists() and f"file: {guide.relative_to(ROOT).with_suffix('').as_posix()}" in (ROOT / "_toc.yml").read_text()
 
 
 def test_every_registered_claim_has_its_chapter():

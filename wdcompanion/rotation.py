@@ -232,8 +232,10 @@ def _make_optimizer(name: str, params, lr: float, wd: float, betas, momentum,
                     rotational: bool = False) -> torch.optim.Optimizer:
     if rotational:  # the random walk's noise is not zero-mean: no centring
         inner = {"sgdm": "sgdm", "adamw": "adamw", "adam_l2": "adam", "lion": "lion"}[name]
-        return RotationalWrapper(params, inner, lr=lr, weight_decay=wd, betas=betas, momentum=momentum or 0.0,
-                                 eps=1e-30, zero_mean=False, target="adamw" if name == "adam_l2" else None)
+        hyper = (dict(momentum=momentum or 0.0) if inner == "sgdm" else dict(betas=betas) if inner == "lion"
+                 else dict(betas=betas, eps=1e-30))
+        return RotationalWrapper(params, inner, lr=lr, weight_decay=wd, zero_mean=False,
+                                 target="adamw" if name == "adam_l2" else None, **hyper)
     if name == "sgdm":
         return torch.optim.SGD(params, lr=lr, momentum=momentum or 0.0, weight_decay=wd)
     if name == "adamw":

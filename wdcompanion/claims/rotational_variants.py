@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from .. import nets, rotation
-from ..optim import RotationalWrapper
+from ..optim import RotationalWrapper, param_groups
 from .protocol import Comparison, Verdict, compare
 
 CLAIM_ID = "req-rotational-variants"
 
-__all__ = ["CLAIM_ID", "RotationalVariantsResult", "run", "WALKS", "train_with_warmup", "rv_param_groups"]
+__all__ = ["CLAIM_ID", "RotationalVariantsResult", "run", "WALKS", "train_with_warmup"]
 
 C = 256
 # (label, optimizer, lr, weight_decay, keyword arguments) of the random walks
@@ -131,22 +131,18 @@ def _network(scale, result) -> list[Comparison]:
     ]
 
 
-def rv_param_groups(model: torch.nn.Sequential) -> list[dict]:
-    """Parameter groups for an RV: the read-out's scale matters (no normalization follows it), so it is not rotational."""
-    readout = list(model[-1].parameters())
-    ids = {id(p) for p in readout}
-    return [{"params": [p for p in model.parameters() if id(p) not in ids]}, {"params": readout, "rotational": False}]
-
-
 def _optimizer(kind: str, model: torch.nn.Sequential, lr: float, wd: float) -> torch.optim.Optimizer:
+    """One grouping for every kind (:func:`~wdcompanion.optim.param_groups`): no decay on gains and biases, and the
+    read-out, whose scale matters (no normalization follows it), decayed but not rotational."""
+    groups = param_groups(model, wd, readout=model[-1])
     if kind == "AdamW":
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(groups, lr=lr)
     if kind == "RV-AdamW":
-        return RotationalWrapper(rv_param_groups(model), "adamw", lr=lr, weight_decay=wd)
+        return RotationalWrapper(groups, "adamw", lr=lr)
     if kind == "Adam+L2":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+        return torch.optim.Adam(groups, lr=lr)
     if kind == "RV-Adam+L2":
-        return RotationalWrapper(rv_param_groups(model), "adam", lr=lr, weight_decay=wd, target="adamw")
+        return RotationalWrapper(groups, "adam", lr=lr, target="adamw")
     raise ValueError(f"unknown optimizer kind {kind!r}")
 
 
