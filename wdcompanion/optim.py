@@ -203,7 +203,7 @@ class RotationalWrapper(torch.optim.Optimizer):
     (:class:`Lion`). The wrapper's defaults and groups hold only the hyperparameters that inner uses
     (``betas`` and ``eps`` for Adam(W), ``betas`` for Lion, ``momentum`` for SGD), so that schedulers
     which cycle momentum (``OneCycleLR``, ``CyclicLR``) find the right key; passing another raises
-    ``TypeError``. :attr:`inner` holds, for each wrapper group in order, up to two groups (empty
+    ``TypeError``. The attribute ``inner`` (the inner optimizer) holds, for each wrapper group in order, up to two groups (empty
     ones left out): its non-rotational parameters at the group's hyperparameters, and
     zero-initialized shadows of its rotational parameters at ``lr = 1`` without weight decay, whose
     step is then exactly :math:`-u` whatever the schedule. The inner state therefore advances as the
