@@ -1,39 +1,25 @@
 """Verdict records: one JSON file per claim, written as chapters (or ``wdc check``) run.
 
 The book's dashboard reads them. A record carries a fingerprint of the library's source so that
-a verdict computed by an older version of the code can be told apart.
+a verdict computed by an older version of the code can be told apart (the fingerprint itself lives in
+:mod:`wdcompanion._fingerprint`, which the results store of :mod:`wdcompanion.sweep` shares; both names
+are re-exported here).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .._fingerprint import library_fingerprint, source_fingerprint
 from .protocol import Verdict
 
 __all__ = ["RECORD_DIR_ENV", "source_fingerprint", "library_fingerprint", "record_dir", "write_record", "read_records"]
 
 RECORD_DIR_ENV = "WDC_RECORD_DIR"
-_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-
-
-def source_fingerprint(files: Iterable[tuple[str, bytes]]) -> str:
-    """SHA-256 (first 16 hex digits) over ``(path, content)`` pairs, paths relative to the package, in path order."""
-    digest = hashlib.sha256()
-    for name, content in sorted(files, key=lambda item: item[0].split("/")):
-        digest.update(name.encode())
-        digest.update(content)
-    return digest.hexdigest()[:16]
-
-
-def library_fingerprint() -> str:
-    """The :func:`source_fingerprint` of the installed library's ``.py`` sources."""
-    return source_fingerprint((p.relative_to(_PACKAGE_ROOT).as_posix(), p.read_bytes()) for p in _PACKAGE_ROOT.rglob("*.py"))
 
 
 def record_dir() -> Path | None:
