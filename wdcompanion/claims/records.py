@@ -2,7 +2,7 @@
 
 The book's dashboard reads them. A record carries a fingerprint of the library's source so that
 a verdict computed by an older version of the code can be told apart (the fingerprint itself lives in
-:mod:`wdcompanion._fingerprint`, which the results store of :mod:`wdcompanion.sweep` shares; both names
+``wdcompanion._fingerprint``, which the results store of ``wdcompanion.sweep`` shares; both names
 are re-exported here).
 """
 
