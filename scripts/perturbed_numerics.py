@@ -29,17 +29,24 @@ import subprocess
 import sys
 import time
 
-PROBE = r"""
-import hashlib, json
-import numpy as np, scipy.linalg, torch
+# A short, chaotic training (its last bits differ under the perturbation); tests/test_perturbation.py
+# plants its final loss in a notebook.
+TRAINING = r"""
+import torch
 torch.manual_seed(0)
 model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.BatchNorm1d(256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
 opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
 x, y = torch.randn(512, 64), torch.randint(0, 10, (512,))
 for _ in range(50):
     opt.zero_grad()
-    torch.nn.functional.cross_entropy(model(x), y).backward()
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
     opt.step()
+"""
+
+PROBE = TRAINING + r"""
+import hashlib, json
+import numpy as np, scipy.linalg
 weights = torch.cat([p.detach().ravel() for p in model.parameters()]).double().numpy()
 a = np.random.default_rng(0).standard_normal((300, 300))
 eig = scipy.linalg.eigh(a @ a.T, eigvals_only=True)

@@ -6,6 +6,7 @@ natively, it passes nbval natively and fails it under ``scripts/perturbed_numeri
 training cell only.
 """
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +18,15 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "perturbed_numerics.py"
 
-TRAINING = """import torch
-torch.manual_seed(0)
-model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.BatchNorm1d(256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
-opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
-x, y = torch.randn(512, 64), torch.randint(0, 10, (512,))
-for _ in range(50):
-    opt.zero_grad()
-    loss = torch.nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
-print(f"final loss {loss.item():.17g}")"""
+
+def _script():
+    spec = importlib.util.spec_from_file_location("perturbed_numerics", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TRAINING = _script().TRAINING.strip() + '\nprint(f"final loss {loss.item():.17g}")'
 CLOSED_FORM = "import math\nprint(f'{math.sqrt(2 * 0.01 * 0.1 * 0.1 / 1.9):.6f}')"
 
 
