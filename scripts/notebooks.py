@@ -2,7 +2,8 @@
 
 Usage: ``python scripts/notebooks.py execute|bench [NOTEBOOK ...]`` (default: every chapter).
 Each chapter runs in a fresh kernel with its own directory as the working directory, as in the
-book build. ``bench`` also runs the library's benchmarks (``scripts/bench_library.py``), times the
+book build. ``bench`` also runs the library's benchmarks (``scripts/bench_library.py``) and the sweep
+benchmark (``scripts/bench_sweep.py``), times the
 book build from clean and with a warm cache, and writes all of it to
 ``book/_generated/benchmarks.md``, which the book's performance page includes.
 """
@@ -62,7 +63,8 @@ def time_book_build() -> tuple[float, float]:
     return times[0], times[1]
 
 
-def write_report(rows: list[tuple[str, Path, float]], library: list[str], build: tuple[float, float]) -> None:
+def write_report(rows: list[tuple[str, Path, float]], library: list[str], build: tuple[float, float],
+                 sweeps: list[str]) -> None:
     import torch
 
     lines = [
@@ -94,6 +96,15 @@ def write_report(rows: list[tuple[str, Path, float]], library: list[str], build:
         *library,
         "```",
         "",
+        "## Sweeps",
+        "",
+        "Printed by `scripts/bench_sweep.py`: 16 short trainings serially, on 2 local worker processes and on a",
+        "Dask `LocalCluster` of 2 workers (see its docstring; the ceiling is a bare pool of 2 on the same machine):",
+        "",
+        "```text",
+        *sweeps,
+        "```",
+        "",
     ]
     GENERATED.parent.mkdir(parents=True, exist_ok=True)
     GENERATED.write_text("\n".join(lines))
@@ -121,9 +132,12 @@ def main() -> int:
                            check=True, capture_output=True, text=True)
     print(bench.stdout, end="")
     library = [line for line in bench.stdout.splitlines() if line.strip() and line.strip() != "library benchmarks"]
+    sweeps = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_sweep.py")], check=True, capture_output=True,
+                            text=True).stdout
+    print(sweeps, end="")
     build = time_book_build()
     print(f"book build: {build[0]:.1f} s from clean, {build[1]:.1f} s with the cache")
-    write_report(rows, library, build)
+    write_report(rows, library, build, [line.replace(" | ", "\n  ") for line in sweeps.splitlines() if line.strip()])
     return 0
 
 

@@ -1,7 +1,10 @@
 """Paper-scale verdicts kept in the repository, with where and by which code they were computed.
 
-    python scripts/paper_runs.py run ID... [--machine TEXT]
-        runs ``wdc check ID... --scale paper`` on a committed library and archives the records
+    python scripts/paper_runs.py run ID... [--machine TEXT] [--store DIR] [--dask ADDRESS]
+        runs ``wdc check ID... --scale paper`` on a committed library and archives the records;
+        grids go through the sweep runner, with progress bars, each finished run kept in the store
+        (default: ``wdc``'s, ``~/.cache/wdcompanion/sweeps``), so stopping it (Ctrl-C, a lost job)
+        and running the same command again loses only the runs in flight
     python scripts/paper_runs.py archive RECORD --commit SHA --machine TEXT
         archives a record computed earlier by the library at commit SHA
 
@@ -19,6 +22,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from wdcompanion.claims.records import source_fingerprint
@@ -64,13 +68,13 @@ def archive(record_path: Path, commit: str, machine: str) -> Path:
     return path
 
 
-def run(ids: list[str], machine: str) -> int:
+def run(ids: list[str], machine: str, options: Sequence[str] = ()) -> int:
     if _git("status", "--porcelain", "--", "wdcompanion"):
         raise SystemExit("wdcompanion/ has uncommitted changes: commit them first, so the records name their code")
     commit = _git("rev-parse", "HEAD").decode().strip()
     with tempfile.TemporaryDirectory() as records:
         status = subprocess.run([sys.executable, "-m", "wdcompanion", "check", *ids, "--scale", "paper",
-                                 "--record", records], cwd=ROOT).returncode
+                                 "--record", records, "--progress", *options], cwd=ROOT).returncode
         for path in sorted(Path(records).glob("*.json")):
             archive(path, commit, machine)
     return status
@@ -82,13 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = sub.add_parser("run", help="run claims at paper scale and archive their records")
     run_parser.add_argument("ids", nargs="+", metavar="ID")
     run_parser.add_argument("--machine", default=None, help="description of this machine (default: detected)")
+    run_parser.add_argument("--store", help="where finished sweep runs are kept (passed to wdc check)")
+    run_parser.add_argument("--dask", help="a Dask scheduler for the sweeps (passed to wdc check)")
     archive_parser = sub.add_parser("archive", help="archive a paper-scale record computed earlier")
     archive_parser.add_argument("record", type=Path)
     archive_parser.add_argument("--commit", required=True, help="the commit whose library computed the record")
     archive_parser.add_argument("--machine", required=True, help="where it ran, e.g. '2 CPU cores, no GPU'")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.ids, args.machine or this_machine())
+        options = [*(["--store", args.store] if args.store else []), *(["--dask", args.dask] if args.dask else [])]
+        return run(args.ids, args.machine or this_machine(), options)
     archive(args.record, args.commit, args.machine)
     return 0
 

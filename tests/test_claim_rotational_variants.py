@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from wdcompanion import optim
+from wdcompanion import optim, sweep
 from wdcompanion.claims import rotational_variants
 
 
@@ -22,9 +22,30 @@ def test_check_passes(full_run):
 
 
 def test_sweep_and_grid_are_reported(full_run):
-    assert {row["optimizer"] for row in full_run.sweep} == {"AdamW", "RV-AdamW"}
-    assert {row["warmup"] for row in full_run.sweep} == {True, False}
-    assert {row["optimizer"] for row in full_run.grid} == {"Adam+L2", "AdamW", "RV-Adam+L2"}
+    sweep, grid = rotational_variants.sweep_settings(rotational_variants._SCALE["small"])
+    assert len(full_run.sweep) == len(sweep) and len(full_run.grid) == len(grid)
+    assert set(full_run.sweep.optimizer) == {"AdamW", "RV-AdamW"}
+    assert set(full_run.sweep.warmup) == {True, False}
+    assert set(full_run.grid.optimizer) == {"Adam+L2", "AdamW", "RV-Adam+L2"}
+    assert full_run.sweep[["loss", "accuracy"]].notna().all().all()
+
+
+def test_sweep_resumes_from_the_store(tmp_path, monkeypatch):
+    """The chapter's grid goes through the sweep runner: with a store, a second run computes nothing."""
+    scale = dict(rotational_variants._SCALE["small"], sweep_steps=5, samples=64, widths=(8,), lrs=(0.01,), seeds=(0,),
+                 grid_lrs=(0.01,))
+    monkeypatch.setenv("WDC_SWEEP_STORE", str(tmp_path))
+    first = rotational_variants.RotationalVariantsResult(verdict=None)
+    rotational_variants._sweep(scale, first)
+    stored = sorted(tmp_path.rglob("*.json"))
+    assert len(stored) == len(first.sweep) + len(first.grid) - 1 == 7  # the grid's AdamW run is also in the sweep
+    def no_new_runs(*args):
+        raise AssertionError("a stored run was computed again")
+
+    monkeypatch.setattr(sweep, "_open_executor", no_new_runs)
+    second = rotational_variants.RotationalVariantsResult(verdict=None)
+    rotational_variants._sweep(scale, second)
+    assert second.sweep.equals(first.sweep) and second.grid.equals(first.grid)
 
 
 def test_missing_projection_fails(monkeypatch):

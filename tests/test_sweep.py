@@ -375,7 +375,7 @@ def test_bad_arguments():
         run_sweep(h.descend, GRID, executor="threads")
     with pytest.raises(TypeError, match="dask must be a scheduler address"):
         run_sweep(h.descend, GRID, dask=8786)
-    with pytest.raises(TypeError, match="progress must be a bool"):
+    with pytest.raises(TypeError, match="progress must be a bool or None"):
         run_sweep(h.descend, GRID, executor="serial", progress=1)
     with pytest.raises(TypeError, match="fingerprint must be a non-empty str"):
         run_sweep(h.descend, GRID, executor="serial", fingerprint="")
@@ -418,12 +418,18 @@ def test_a_local_pool_kept_across_sweeps(reference, markers):
         sweep.local_executor(0)
 
 
-def test_progress_bar_only_when_asked(capsys):
+def test_progress_bar_only_when_asked(capsys, monkeypatch):
+    monkeypatch.delenv(sweep.PROGRESS_ENV, raising=False)
     run_sweep(h.descend, GRID, executor="serial", fingerprint=FP)
     assert capsys.readouterr() == ("", "")
     run_sweep(h.descend, GRID, executor="serial", fingerprint=FP, progress=True)
     out, err = capsys.readouterr()
     assert out == "" and "6/6" in err and "run" in err
+    monkeypatch.setenv(sweep.PROGRESS_ENV, "1")  # what `wdc check --progress` sets
+    run_sweep(h.descend, GRID, executor="serial", fingerprint=FP)
+    assert "6/6" in capsys.readouterr().err
+    run_sweep(h.descend, GRID, executor="serial", fingerprint=FP, progress=False)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_empty_sweep():

@@ -2,19 +2,31 @@
 
 ``wdc check`` runs the same check functions as the book's chapters, prints their verdict lines
 and exits with status 1 if any claim fails (2 for usage errors such as an unknown id).
+
+Claims whose experiments are grids run them through :func:`wdcompanion.sweep.run_sweep`; ``wdc check``
+hands them its options through the environment variables the runner reads (for the duration of the
+command only): ``--dask ADDRESS`` (``$WDC_DASK``: run on that Dask cluster), ``--store DIR``
+(``$WDC_SWEEP_STORE``: keep each finished run there, so a rerun resumes; at paper scale the default is
+:data:`DEFAULT_PAPER_STORE`) and ``--progress`` (``$WDC_PROGRESS``: progress bars on stderr; the
+default at paper scale).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from . import claims
+from . import claims, sweep
 
-__all__ = ["main"]
+__all__ = ["main", "DEFAULT_PAPER_STORE"]
+
+DEFAULT_PAPER_STORE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wdcompanion" / "sweeps"
+"""Where ``wdc check --scale paper`` keeps finished sweep runs unless ``--store`` or ``$WDC_SWEEP_STORE`` says otherwise."""
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -28,6 +40,12 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="small (default, a minute on a laptop) or paper (bigger, slower; GPU if present)")
     check.add_argument("--json", action="store_true", help="print the verdict records as JSON")
     check.add_argument("--record", type=Path, metavar="DIR", help="also write JSON records to DIR")
+    check.add_argument("--dask", metavar="ADDRESS", help="run sweeps on this Dask scheduler (tcp://host:8786; "
+                       "default: $WDC_DASK, else local processes); needs wdcompanion[cluster]")
+    check.add_argument("--store", type=Path, metavar="DIR", help="keep finished sweep runs in DIR and reuse them "
+                       f"(default: $WDC_SWEEP_STORE; at paper scale {DEFAULT_PAPER_STORE})")
+    check.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bars on stderr (default: on at paper scale)")
     return parser
 
 
@@ -44,7 +62,16 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     unknown = [i for i in ids if i not in claims.CLAIMS]
     if unknown:
         parser.error(f"unknown claim id(s): {', '.join(unknown)}; known: {', '.join(claims.CLAIMS)}")
-    verdicts = [claims.check(claim_id, args.scale) for claim_id in ids]
+    progress = args.progress if args.progress is not None else args.scale == "paper"
+    store = args.store or os.environ.get(sweep.STORE_ENV) or (DEFAULT_PAPER_STORE if args.scale == "paper" else None)
+    settings = {sweep.DASK_ENV: args.dask, sweep.STORE_ENV: store and str(store), sweep.PROGRESS_ENV: "1" if progress else "0"}
+    with _environment(settings):
+        verdicts = []
+        for i, claim_id in enumerate(ids, 1):
+            if progress:
+                stored = f"; sweep results kept in {store}" if store else ""
+                print(f"wdc: [{i}/{len(ids)}] {claim_id} at {args.scale} scale{stored}", file=sys.stderr, flush=True)
+            verdicts.append(claims.check(claim_id, args.scale))
     for verdict in verdicts:
         if args.record:
             claims.write_record(verdict, args.record)
@@ -53,6 +80,23 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.json:
         print(json.dumps([v.to_record() for v in verdicts], indent=2))
     return 0 if all(v.passed for v in verdicts) else 1
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set the given environment variables (``None``: leave as is) for the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is not None:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,9 +7,9 @@ What it guarantees:
   global counter, no seed, no worker index. A run that needs randomness seeds itself from its
   setting (a ``seed`` field), so a run's result does not depend on where, when or next to what it ran.
 - **Resumable.** With ``store=DIR``, each finished run is written at once (to a temporary file, then
-  :func:`os.replace`: a reader never sees half a file) to ``DIR/<function>/<key>.json``, where the key
+  ``os.replace``: a reader never sees half a file) to ``DIR/<function>/<key>.json``, where the key
   hashes the function's qualified name, the canonical JSON of the setting and the library fingerprint
-  (:func:`wdcompanion._fingerprint.library_fingerprint`, the one verdict records carry). Calling the
+  (``wdcompanion._fingerprint.library_fingerprint()``, the one verdict records carry). Calling the
   same sweep again runs only what has no valid result, so an interrupted sweep (a killed job, a lost
   machine, Ctrl-C) resumes and loses at most the runs that were in flight. Changing the library's
   source changes the fingerprint, and results computed by other code are not reused.
@@ -35,7 +35,7 @@ Stored JSON is strict (no ``NaN`` tokens): a non-finite float, in a setting or a
 Executors (``executor=``):
 
 - ``"local"`` (the default when no Dask cluster is named): separate processes on this machine
-  (:class:`concurrent.futures.ProcessPoolExecutor`, ``spawn`` start method), ``workers`` of them
+  (``concurrent.futures.ProcessPoolExecutor``, ``spawn`` start method), ``workers`` of them
   (default: every core this process may use). Each worker limits torch and the BLAS libraries to
   ``cores // workers`` threads (or fewer, where ``OMP_NUM_THREADS`` and the like already say so), so
   the machine is not oversubscribed, and exits if the sweep's process dies.
@@ -44,7 +44,7 @@ Executors (``executor=``):
   ``distributed.Client`` (passed as ``executor`` or ``dask``). The runs go through Dask's
   ``concurrent.futures`` interface; results are stored by this process, so the workers need the same
   library but not the store's file system. Needs the optional extra ``wdcompanion[cluster]``.
-- any :class:`concurrent.futures.Executor` you manage yourself (it is not shut down), for instance
+- any ``concurrent.futures.Executor`` you manage yourself (it is not shut down), for instance
   :func:`local_executor`, the local pool kept across several sweeps.
 
 With a process pool or a cluster, ``fn`` must be importable by the workers: a function defined with
@@ -109,6 +109,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DASK_ENV",
+    "PROGRESS_ENV",
     "STORE_ENV",
     "STORE_FORMAT",
     "SweepError",
@@ -122,6 +123,9 @@ __all__ = [
 
 DASK_ENV = "WDC_DASK"
 """Environment variable naming a Dask scheduler (``tcp://host:8786``) that :func:`run_sweep` uses by default."""
+PROGRESS_ENV = "WDC_PROGRESS"
+"""Environment variable: ``1`` turns on :func:`run_sweep`'s progress bar where the caller leaves ``progress=None``
+(``wdc check`` sets it for paper-scale runs, so the claims' sweeps show progress on the command line)."""
 STORE_ENV = "WDC_SWEEP_STORE"
 """Environment variable naming a results folder (read by :func:`store_from_env`, never implicitly)."""
 STORE_FORMAT = "wdcompanion.sweep/1"
@@ -592,12 +596,12 @@ def run_sweep(
     dask: str | Any | None = None,
     workers: int | None = None,
     fingerprint: str | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run ``fn`` once per setting and return the table of settings and results (see the module docstring).
 
-    Parameters
-    ----------
+    Parameters:
+
     fn
         A module-level function. Called as ``fn(**setting)`` for mapping settings, or ``fn(setting)`` for
         frozen dataclass settings; returns a mapping of result fields to bool, int, float or str
@@ -609,7 +613,7 @@ def run_sweep(
         a later call with the same function, setting and fingerprint. ``None``: nothing is stored.
     executor
         ``"local"`` (processes on this machine), ``"serial"`` (this process), a
-        :class:`concurrent.futures.Executor` (not shut down), or a ``distributed.Client``. ``None``
+        ``concurrent.futures.Executor`` (not shut down), or a ``distributed.Client``. ``None``
         (default): the Dask cluster named by ``dask`` or ``$WDC_DASK`` if any, else ``"local"``.
     dask
         A Dask scheduler address (``"tcp://host:8786"``: a client is opened and closed here) or a
@@ -618,20 +622,21 @@ def run_sweep(
         Number of local processes (``executor="local"`` only; default: the cores this process may use).
         Never more are started than there are runs to do.
     fingerprint
-        The library version results belong to (default :func:`~wdcompanion._fingerprint.library_fingerprint`,
+        The library version results belong to (default: the library fingerprint of ``wdcompanion._fingerprint``,
         computed once per call). With the default, each run's worker reports its own library fingerprint,
         and a worker running other code fails the sweep instead of storing under the wrong key.
     progress
-        Show a tqdm progress bar with an ETA on stderr (never by default).
+        Show a tqdm progress bar with an ETA on stderr. ``None`` (default): only where ``$WDC_PROGRESS`` is
+        ``1`` (never in a notebook's stored outputs unless someone sets it there).
 
-    Returns
-    -------
+    Returns:
+
     pandas.DataFrame
         One row per setting, in the given order: the setting's fields (values as given), then the
         result fields (a field a run did not return is missing, NaN).
 
-    Raises
-    ------
+    Raises:
+
     TypeError, ValueError
         Before any run, for bad arguments or settings (naming the setting and field).
     SweepError
@@ -643,8 +648,10 @@ def run_sweep(
     function = _function_name(fn)
     if fingerprint is not None and (not isinstance(fingerprint, str) or not fingerprint):
         raise TypeError(f"fingerprint must be a non-empty str or None, got {fingerprint!r}")
+    if progress is None:
+        progress = os.environ.get(PROGRESS_ENV, "").strip() == "1"
     if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
+        raise TypeError(f"progress must be a bool or None, got {progress!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1):
         raise ValueError(f"workers must be an integer >= 1 or None, got {workers!r}")
     kind, target = _resolve_executor(executor, dask, workers)

@@ -16,7 +16,9 @@ here with :class:`~wdcompanion.optim.RotationalWrapper`:
    against :math:`\hat\eta_r` in the second half of training;
 3. reported, not checked: a learning-rate sweep with and without warmup (AdamW vs RV-AdamW) and
    a small grid of Adam + L2, AdamW and wrapped Adam + L2 — the paper's network-scale claims,
-   which a model of this size cannot settle.
+   which a model of this size cannot settle. Both run through :func:`wdcompanion.sweep.run_sweep`
+   (one :func:`warmup_run` per setting of :func:`sweep_settings`): in parallel processes, on a Dask
+   cluster named by ``$WDC_DASK``, and resumable with a results folder in ``$WDC_SWEEP_STORE``.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .. import nets, rotation
 from ..optim import RotationalWrapper, param_groups
+from ..sweep import run_sweep, store_from_env
 from .protocol import Comparison, Verdict, compare
 
 CLAIM_ID = "req-rotational-variants"
 
-__all__ = ["CLAIM_ID", "RotationalVariantsResult", "run", "WALKS", "train_with_warmup"]
+__all__ = ["CLAIM_ID", "RotationalVariantsResult", "run", "WALKS", "train_with_warmup", "warmup_run", "sweep_settings"]
 
 C = 256
 # (label, optimizer, lr, weight_decay, keyword arguments) of the random walks
@@ -61,8 +65,8 @@ class RotationalVariantsResult:
     walks: dict = field(default_factory=dict)  # label -> {"plain"/"rv": (steps, mean angle / target)}
     windows: list[dict] = field(default_factory=list)  # per walk: mean angle / target in step windows
     network: dict = field(default_factory=dict)  # layer -> (steps, mean angle / target)
-    sweep: list[dict] = field(default_factory=list)  # lr, optimizer, warmup, seed, final loss, accuracy
-    grid: list[dict] = field(default_factory=list)
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per warmup_run: its settings, loss, accuracy
+    grid: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same for the Adam + L2 / AdamW / wrapped grid
 
 
 def _window(values: np.ndarray, start: int, stop: int) -> float:
@@ -160,19 +164,37 @@ def train_with_warmup(kind: str, lr: float, *, warmup: bool, steps: int, data, w
                 else float("nan"), accuracy=run.accuracy)
 
 
+def warmup_run(*, optimizer: str, lr: float, warmup: bool, seed: int, weight_decay: float, steps: int, samples: int,
+               widths: list[int]) -> dict[str, float]:
+    """One training of the warmup sweep or the Adam + L2 grid, as a :func:`~wdcompanion.sweep.run_sweep` run.
+
+    Everything it depends on is in its arguments: the generated data (``samples`` of the teacher task, data
+    seed 0), the model's and the batch order's seeds (from ``seed``, see :func:`train_with_warmup`).
+    Returns the final training loss (mean over the last 10% of the steps, NaN if it diverged) and accuracy.
+    """
+    row = train_with_warmup(optimizer, lr, warmup=warmup, steps=steps, data=nets.teacher_data(samples, seed=0),
+                            widths=tuple(widths), seed=seed, weight_decay=weight_decay)
+    return dict(loss=row["loss"], accuracy=row["accuracy"])
+
+
+def sweep_settings(scale: dict) -> tuple[list[dict], list[dict]]:
+    """The settings of :func:`warmup_run` for the warmup sweep and for the Adam + L2 grid at one scale."""
+    common = dict(steps=scale["sweep_steps"], samples=scale["samples"], widths=list(scale["widths"]))
+    sweep = [dict(optimizer=kind, lr=lr, warmup=warmup, seed=seed, weight_decay=NET_WD, **common)
+             for kind in ("AdamW", "RV-AdamW") for lr in scale["lrs"] for warmup in (True, False) for seed in scale["seeds"]]
+    grid = [dict(optimizer=kind, lr=lr, warmup=True, seed=0, weight_decay=wd, **common)
+            for lr in scale["grid_lrs"] for kind, wd in (("Adam+L2", 1e-3), ("Adam+L2", NET_WD), ("AdamW", NET_WD),
+                                                       ("RV-Adam+L2", NET_WD))]
+    return sweep, grid
+
+
 def _sweep(scale, result) -> None:
-    data = nets.teacher_data(scale["samples"], seed=0)
-    for kind in ("AdamW", "RV-AdamW"):
-        for lr in scale["lrs"]:
-            for warmup in (True, False):
-                for seed in scale["seeds"]:
-                    result.sweep.append(train_with_warmup(kind, lr, warmup=warmup, steps=scale["sweep_steps"], data=data,
-                                                          widths=scale["widths"], seed=seed))
-    for lr in scale["grid_lrs"]:
-        for kind, wd in (("Adam+L2", 1e-3), ("Adam+L2", NET_WD), ("AdamW", NET_WD), ("RV-Adam+L2", NET_WD)):
-            row = train_with_warmup(kind, lr, warmup=True, steps=scale["sweep_steps"], data=data, widths=scale["widths"],
-                                    weight_decay=wd)
-            result.grid.append(row | {"weight_decay": wd})
+    """Both grids in one :func:`~wdcompanion.sweep.run_sweep` call: local processes (or ``$WDC_DASK``'s cluster),
+    results stored in ``$WDC_SWEEP_STORE`` when it is set, so an interrupted paper-scale run resumes."""
+    sweep, grid = sweep_settings(scale)
+    unique = [setting for i, setting in enumerate(sweep + grid) if setting not in (sweep + grid)[:i]]  # AdamW runs can coincide
+    table = run_sweep(warmup_run, unique, store=store_from_env())
+    result.sweep, result.grid = (table.iloc[[unique.index(s) for s in part]].reset_index(drop=True) for part in (sweep, grid))
 
 
 def run(scale: str = "small", *, sweep: bool = True) -> RotationalVariantsResult:
