@@ -46,3 +46,27 @@ def test_wrong_trace_closed_form_fails(monkeypatch):
     original = curvature.minimizer_hessian_trace
     monkeypatch.setattr(curvature, "minimizer_hessian_trace", lambda *a, **k: original(*a, **k) * 1.001)
     assert "closed form" in _failed(layer_norms.run("small").verdict)
+
+
+def test_wrong_block_coupling_fails(monkeypatch):
+    original = curvature._pair_terms
+
+    def wrong(data, A, B):  # x_l coupled with y_k by the coefficient of y_l x_k
+        u, v, C, ex_x, ex_y = original(data, A, B)
+        return u, v, np.swapaxes(C, 1, 2), ex_x, ex_y
+
+    monkeypatch.setattr(curvature, "_pair_terms", wrong)
+    failed = _failed(hessian_spectrum.run("small").verdict)
+    assert "vs minimizer_spectrum" in failed
+
+
+def test_wrong_block_multiplicity_fails(monkeypatch):
+    original = curvature._block_counts
+
+    def wrong(sizes, A, B, diagonal):  # one pair too many within each class
+        counts = original(sizes, A, B, diagonal)
+        return counts if diagonal else np.where(A == B, counts + 1, counts)
+
+    monkeypatch.setattr(curvature, "_block_counts", wrong)
+    failed = _failed(hessian_spectrum.run("small").verdict)
+    assert "vs minimizer_spectrum" in failed

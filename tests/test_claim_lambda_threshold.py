@@ -65,3 +65,24 @@ def test_collapse_missed_by_the_closed_form_fails(monkeypatch):
                         lambda y, depth, lam: np.nan_to_num(np.asarray(branch(y, depth, lam), dtype=float)))
     failed = " ".join(_failed_names(lambda_threshold.run("small").verdict))
     assert "best layered loss" in failed and "M_found" in failed
+
+
+def test_published_thresholds_agree_with_each_other():
+    # Zuo et al.'s general-p threshold at p = 1/2 is Xu et al.'s half-thresholding (lam' = 2 mu)
+    for mu in (0.01, 0.3, 2.0):
+        assert lambda_threshold.gst_threshold(mu, 0.5) == pytest.approx(lambda_threshold.half_threshold(2 * mu), rel=1e-14)
+    with pytest.raises(ValueError, match="p"):
+        lambda_threshold.gst_threshold(1.0, 1.0)
+
+
+def test_literature_anchor_is_independent_of_the_closed_form(monkeypatch):
+    expected = lambda_threshold.gst_shrink(1.3, 0.4, 2 / 3)
+    monkeypatch.setattr(dmf, "critical_target", lambda lam, depth: 123.0)
+    monkeypatch.setattr(dmf, "scalar_minimizer", lambda y, depth, lam: 0.0)
+    assert lambda_threshold.gst_shrink(1.3, 0.4, 2 / 3) == expected != 0.0
+
+
+def test_threshold_off_the_literature_fails(monkeypatch):
+    original = dmf.critical_target
+    monkeypatch.setattr(dmf, "critical_target", lambda lam, depth: original(lam, depth) * (1 + 1e-9))
+    assert "Zuo et al. (2013) generalized soft-thresholding" in " ".join(_failed_names(lambda_threshold.run("small").verdict))

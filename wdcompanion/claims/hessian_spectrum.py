@@ -1,17 +1,25 @@
 r"""Claim ``dmf-hessian-spectrum``: the Hessian spectrum is the same at every minimizer.
 
 Kamber & Parhi (2026), abstract: the Hessian spectrum is constant across all minimizers of the
-regularized deep scalar factorization problem. Our derivation gives it in closed form
-(:func:`wdcompanion.curvature.scalar_hessian_spectrum`). Measured here with exact Hessians
-(``torch.func``, float64):
+regularized deep scalar factorization problem; the title promises the *sharpness* of the matrix
+problem's minimizers. Our derivations give the scalar spectrum in closed form
+(:func:`wdcompanion.curvature.scalar_hessian_spectrum`) and the whole matrix spectrum, every
+eigenvalue with its multiplicity, from blocks of size at most :math:`2L`
+(:func:`wdcompanion.curvature.minimizer_spectrum`). Measured here with exact Hessians
+(``torch.func``, float64) and Lanczos on Hessian-vector products:
 
 1. at every minimizer found by multistart and at every exact minimizer (all sign patterns), scalar
-   problem, depths 1-6, against the closed form;
+   problem, depths 1-6, against the closed form; the matrix spectrum of a :math:`1 \times 1` target
+   against the same closed form;
 2. negative control at :math:`\lambda = \lambda^*`: the zero and non-zero minimizer families have
    different spectra;
-3. beyond the abstract, the matrix problem: global minimizers found from many starts share one
-   spectrum, whose zero eigenvalues number the dimension of the orbit of hidden-layer rotations;
-4. sharpness: gradient descent with step :math:`\eta` near :math:`2/\lambda_{\max}` contracts or
+3. the matrix problem (every rank, repeated and close singular values, a zero singular value,
+   bottleneck and uneven widths): the full spectrum at every global minimizer found from many
+   starts against :func:`~wdcompanion.curvature.minimizer_spectrum`; its zero eigenvalues against
+   the dimension of the orbit of hidden-layer rotations;
+4. the rank-one sharpness rule as a corollary, where it holds and where it fails;
+5. at scale, the Lanczos top eigenvalue at a rank-3 minimizer with close singular values;
+6. sharpness: gradient descent with step :math:`\eta` near :math:`2/\lambda_{\max}` contracts or
    expands a perturbation along the top eigenvector by :math:`|1 - \eta\lambda_{\max}|` per step.
 """
 
@@ -21,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse.linalg import eigsh
 
 from .. import curvature, dmf
 from ..multistart import minimize_dmf
@@ -30,36 +39,60 @@ from .unique_minimizer import global_mask
 
 CLAIM_ID = "dmf-hessian-spectrum"
 
-__all__ = ["CLAIM_ID", "HessianSpectrumResult", "run", "gd_growth_factor"]
+__all__ = ["CLAIM_ID", "HessianSpectrumResult", "run", "gd_growth_along", "gd_growth_factor", "rank_one_rule_holds"]
 
+_MATRIX_SMALL = [  # (name, singular values, shape, {depth: hidden widths})
+    ("full rank, widths above the rank", (3.0, 1.2, 0.45), (4, 3), {2: (5,), 3: (5, 5), 4: (5, 5, 5)}),
+    ("repeated singular values", (2.0, 2.0, 0.9), (4, 4), {3: (4, 4)}),
+    ("close singular values", (4.0, 3.9), (3, 5), {3: (3, 3)}),
+    ("a zero singular value", (2.0, 1.0, 0.0), (3, 4), {3: (4, 4)}),
+    ("rank one", (3.0, 0.5, 0.2), (3, 3), {3: (4, 4)}),
+    ("rank zero (lambda > lambda*(sigma_1))", (0.3, 0.2), (3, 2), {3: (3, 3)}),
+    ("bottleneck", (3.0, 2.0, 1.5), (4, 3), {2: (2,), 3: (2, 5)}),
+]
+_RANK_ONE = dict(first=(2.0, 3.0), ratios=(0.05, 0.3, 0.6, 0.95), depths=(2, 3, 4), lam_factors=(0.3, 0.7, 0.97))
 _SETTINGS = {
     "small": dict(depths=range(1, 7), targets=(1.5, -1.2), lam_factors=(0.5, 2.0), starts=400,
-                  matrix=[((3.0, 1.2, 0.45), (4, 3), 5, (2, 3, 4)), ((2.0, 2.0, 0.9), (4, 4), 4, (3,))], matrix_starts=100),
+                  matrix=_MATRIX_SMALL, matrix_starts=100, lanczos=(60, 3)),
     "paper": dict(depths=range(1, 9), targets=(2.5, 1.5, -0.7, -1.2), lam_factors=(0.25, 0.5, 0.9, 1.1, 2.0), starts=4000,
-                  matrix=[((3.0, 1.2, 0.45), (4, 3), 5, (2, 3, 4, 5)), ((2.0, 2.0, 0.9), (4, 4), 4, (3, 4)),
-                          (tuple(np.geomspace(3, 0.5, 8)), (10, 8), 8, (3, 4))], matrix_starts=1000),
+                  matrix=_MATRIX_SMALL + [
+                      ("full rank, deeper", (3.0, 1.2, 0.45), (4, 3), {5: (5, 5, 5, 5)}),
+                      ("geometric spectrum 10x8", tuple(np.geomspace(3, 0.5, 8)), (10, 8), {3: (8, 8), 4: (8, 8, 8)}),
+                      ("repeated, uneven widths", (2.0, 2.0, 2.0, 0.9), (5, 4), {3: (6, 3), 4: (4, 7, 5)})],
+                  matrix_starts=1000, lanczos=(200, 3)),
 }
+LAM_MATRIX = 0.35
 ZERO_EIGENVALUE = 1e-7
 
 
-def gd_growth_factor(y: float, depth: int, lam: float, step: float, steps: int = 40, amplitude: float = 1e-7) -> float:
-    r"""Per-step growth of a perturbation along the top Hessian eigenvector under gradient descent.
+def gd_growth_along(minimizer: list[np.ndarray], Y: np.ndarray, lam: float, direction: np.ndarray, step: float,
+                    steps: int = 40, amplitude: float = 1e-7) -> float:
+    r"""Per-step growth, under gradient descent, of a perturbation of ``minimizer`` along ``direction``.
 
-    Starts at the all-positive scalar minimizer plus ``amplitude`` times the top eigenvector and
-    returns the geometric-mean ratio of successive distances to the minimizer (measured by running
-    :func:`wdcompanion.dmf.gradient_descent`, not from the Hessian).
+    Starts at the minimizer plus ``amplitude`` times the unit vector ``direction`` (flat, in the
+    order of :func:`wdcompanion.curvature.hessian`) and returns the geometric-mean ratio of
+    successive distances to the minimizer, measured by running
+    :func:`wdcompanion.dmf.gradient_descent` (the Hessian's eigenvalue is not used).
+    """
+    direction = np.asarray(direction, dtype=np.float64) / np.linalg.norm(direction)
+    offsets = np.cumsum([0] + [w.size for w in minimizer])
+    layers = [w + amplitude * direction[offsets[l]:offsets[l + 1]].reshape(w.shape) for l, w in enumerate(minimizer)]
+    distances = []
+    for _ in range(steps):
+        distances.append(np.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(layers, minimizer, strict=True))))
+        layers, _ = dmf.gradient_descent(layers, Y, lam, lr=step, steps=1)
+    return float(np.exp(np.mean(np.diff(np.log(distances)))))
+
+
+def gd_growth_factor(y: float, depth: int, lam: float, step: float, steps: int = 40, amplitude: float = 1e-7) -> float:
+    r"""Per-step growth of a perturbation along the top Hessian eigenvector, scalar problem (:func:`gd_growth_along`).
+
+    At the all-positive scalar minimizer; the top eigenvector comes from the exact (dense) Hessian.
     """
     t = abs(float(dmf.scalar_minimizer(y, depth, lam))) ** (1 / depth)
     minimizer = [np.array([[np.sign(y) * t if l == 0 else t]]) for l in range(depth)]
-    hessian = curvature.hessian(minimizer, np.array([[y]]), lam)
-    top = np.linalg.eigh(hessian)[1][:, -1]
-    start = [w + amplitude * top[l] for l, w in enumerate(minimizer)]
-    layers, distances = start, []
-    for _ in range(steps):
-        distances.append(np.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(layers, minimizer, strict=True))))
-        layers, _ = dmf.gradient_descent(layers, np.array([[y]]), lam, lr=step, steps=1)
-    distances = np.array(distances)
-    return float(np.exp(np.mean(np.diff(np.log(distances)))))
+    top = np.linalg.eigh(curvature.hessian(minimizer, np.array([[y]]), lam))[1][:, -1]
+    return gd_growth_along(minimizer, np.array([[y]]), lam, top, step, steps, amplitude)
 
 
 @dataclass
@@ -68,11 +101,13 @@ class HessianSpectrumResult:
     scalar_rows: list[dict] = field(default_factory=list)
     control_rows: list[dict] = field(default_factory=list)
     matrix_rows: list[dict] = field(default_factory=list)
+    rank_one_rows: list[dict] = field(default_factory=list)
+    large: dict = field(default_factory=dict)
     sharpness_rows: list[dict] = field(default_factory=list)
 
 
 def _scalar(settings, result) -> list[Comparison]:
-    numeric, predicted_numeric, exact, predicted_exact = [], [], [], []
+    numeric, predicted_numeric, exact, predicted_exact, one_by_one, closed = [], [], [], [], [], []
     for depth in settings["depths"]:
         for y in settings["targets"]:
             lams = (0.3, 2.0) if depth == 1 else tuple(f * dmf.critical_lambda(y, depth) for f in settings["lam_factors"])
@@ -89,6 +124,8 @@ def _scalar(settings, result) -> list[Comparison]:
                 predicted_numeric.append(np.tile(predicted, len(spectra)))
                 exact.append(exact_spectra.ravel())
                 predicted_exact.append(np.tile(predicted, len(points)))
+                one_by_one.append(_aligned(curvature.minimizer_spectrum(Y, depth, lam, (1,) * (depth - 1)).full(), depth))
+                closed.append(predicted)
                 result.scalar_rows.append(dict(depth=depth, y=y, lam=lam, minimizers=len(spectra), patterns=len(points),
                                                predicted=predicted, spread=float(np.ptp(spectra, axis=0).max())))
     return [
@@ -96,6 +133,8 @@ def _scalar(settings, result) -> list[Comparison]:
                 np.concatenate(numeric), np.concatenate(predicted_numeric), 1e-6, "abs", count_varies=True),
         compare("scalar: Hessian spectra at every exact minimizer (all sign patterns) vs closed form",
                 np.concatenate(exact), np.concatenate(predicted_exact), 1e-8, "abs"),
+        compare("scalar: minimizer_spectrum of a 1x1 target (widths 1) vs the scalar closed form",
+                np.concatenate(one_by_one), np.concatenate(closed), 1e-12, "abs"),
     ]
 
 
@@ -118,7 +157,7 @@ def _control(result) -> list[Comparison]:
         predicted_gap.append(((depth - 1) * (depth - 2) - 1) * lam)
         result.control_rows.append(dict(depth=depth, lam=lam, nonzero=spec_nonzero, zero=spec_zero))
     return [
-        compare("at lambda*: spectrum of the non-zero minimizer vs {2 lam* (x L-1), (L-1)(L-2) lam*}",
+        compare("at lambda*: spectrum of the non-zero minimizer vs {2 lam* (x (L-1)), (L-1)(L-2) lam*}",
                 np.concatenate(measured_on), np.concatenate(predicted_on), 1e-10, "abs"),
         compare("at lambda*: spectrum of the zero minimizer vs {lam* (x L)}", np.concatenate(measured_off),
                 np.concatenate(predicted_off), 1e-10, "abs"),
@@ -127,33 +166,121 @@ def _control(result) -> list[Comparison]:
     ]
 
 
+def _aligned(predicted: np.ndarray, size: int) -> np.ndarray:
+    """``predicted`` if it has ``size`` entries, else NaN (a wrong count of eigenvalues fails the comparison)."""
+    return predicted if predicted.size == size else np.full(size, np.nan)
+
+
 def _matrix(settings, result) -> list[Comparison]:
-    spectra_found, spectra_exact, zero_counts, orbit_dims = [], [], [], []
-    lam = 0.35
-    for index, (spectrum, shape, width, depths) in enumerate(settings["matrix"]):
+    found_all, predicted_found, exact_all, predicted_exact = [], [], [], []
+    zero_counts, orbit_dims, predicted_zeros, predicted_orbit = [], [], [], []
+    lam = LAM_MATRIX
+    for index, (name, spectrum, shape, cases) in enumerate(settings["matrix"]):
         Y = target_with_spectrum(spectrum, shape, seed=31 + index)
-        for depth in depths:
-            widths = (width,) * (depth - 1)
+        for depth, widths in cases.items():
+            exact_spectrum = curvature.minimizer_spectrum(Y, depth, lam, widths)
             M = dmf.end_to_end_minimizer(Y, depth, lam, widths)
-            exact = np.linalg.eigvalsh(curvature.hessian(dmf.balanced_factors(M, depth, widths), Y, lam))
-            found = minimize_dmf(Y, depth, lam, n_starts=settings["matrix_starts"], widths=widths, seed=50 + depth)
+            balanced = np.linalg.eigvalsh(curvature.hessian(dmf.balanced_factors(M, depth, widths), Y, lam))
+            found = minimize_dmf(Y, depth, lam, n_starts=settings["matrix_starts"], widths=widths, seed=50 + depth + 7 * index)
             glob = global_mask(found)
             spectra = np.linalg.eigvalsh(curvature.hessian_batch([w[glob] for w in found.weights], Y, lam))
             rank = int(np.linalg.matrix_rank(M, tol=1e-9))
             zeros = np.sum(np.abs(spectra) < ZERO_EIGENVALUE, axis=1)
-            spectra_found.append(spectra.ravel())
-            spectra_exact.append(np.tile(exact, len(spectra)))
+            orbit = curvature.orbit_dimension(widths, rank)
+            predicted = _aligned(exact_spectrum.full(), spectra.shape[1])
+            found_all.append(spectra.ravel())
+            predicted_found.append(np.tile(predicted, len(spectra)))
+            exact_all.append(balanced)
+            predicted_exact.append(_aligned(exact_spectrum.full(), balanced.size))
             zero_counts.append(zeros)
-            orbit_dims.append(np.full(len(zeros), curvature.orbit_dimension(widths, rank)))
-            result.matrix_rows.append(dict(target=spectrum, depth=depth, widths=widths, rank=rank, minimizers=len(spectra),
-                                           parameters=len(exact), zeros=int(zeros[0]), orbit=int(orbit_dims[-1][0]),
-                                           top=float(exact[-1]), spread=float(np.ptp(spectra, axis=0).max())))
+            orbit_dims.append(np.full(len(zeros), orbit))
+            predicted_zeros.append(exact_spectrum.count(-ZERO_EIGENVALUE, ZERO_EIGENVALUE))
+            predicted_orbit.append(orbit)
+            errors = np.abs(spectra - predicted).max() if np.all(np.isfinite(predicted)) else np.inf
+            result.matrix_rows.append(dict(name=name, target=spectrum, depth=depth, widths=widths, rank=rank,
+                                           minimizers=len(spectra), parameters=len(balanced), zeros=int(zeros[0]),
+                                           orbit=orbit, top=exact_spectrum.top, top_pair=exact_spectrum.top_pair,
+                                           distinct=len(exact_spectrum.values), blocks=exact_spectrum.blocks,
+                                           largest_block=exact_spectrum.largest_block, error=float(errors)))
     return [
-        compare("matrix: full Hessian spectrum at every global minimizer found vs at the balanced minimizer",
-                np.concatenate(spectra_found), np.concatenate(spectra_exact), 1e-6, "abs", count_varies=True),
-        compare("matrix: zero eigenvalues (|ev| < 1e-7) vs dimension of the hidden-rotation orbit",
+        compare("matrix: every eigenvalue of the exact Hessian at every global minimizer found vs minimizer_spectrum",
+                np.concatenate(found_all), np.concatenate(predicted_found), 1e-8, "abs", count_varies=True),
+        compare("matrix: every eigenvalue of the exact Hessian at the balanced minimizer vs minimizer_spectrum",
+                np.concatenate(exact_all), np.concatenate(predicted_exact), 1e-10, "abs"),
+        compare("matrix: zero eigenvalues (|ev| < 1e-7) of the exact Hessians vs dimension of the hidden-rotation orbit",
                 np.concatenate(zero_counts), np.concatenate(orbit_dims), 0, "abs", count_varies=True),
+        compare("matrix: zero eigenvalues of minimizer_spectrum vs dimension of the hidden-rotation orbit",
+                predicted_zeros, predicted_orbit, 0, "abs"),
     ]
+
+
+def rank_one_rule_holds(Y: np.ndarray, depth: int, lam: float) -> bool:
+    r"""The corollary's condition for the top eigenvalue at a rank-one minimizer to be the scalar one of :math:`\sigma_1`.
+
+    :math:`\sigma_2 \le (L-1)\,\lvert 2 s_1 - \sigma_1\rvert` (:math:`L \ge 2`); see the
+    hessian-spectrum chapter.
+    """
+    sigma = np.linalg.svd(Y, compute_uv=False)
+    s_1 = abs(float(dmf.scalar_minimizer(sigma[0], depth, lam)))
+    sigma_2 = float(sigma[1]) if sigma.size > 1 else 0.0
+    return bool(sigma_2 <= (depth - 1) * abs(2 * s_1 - sigma[0]))
+
+
+def _rank_one(result) -> list[Comparison]:
+    measured, predicted, rule_measured, rule_predicted = [], [], [], []
+    for depth in _RANK_ONE["depths"]:
+        for sigma_1 in _RANK_ONE["first"]:
+            for factor in _RANK_ONE["lam_factors"]:
+                lam = factor * dmf.critical_lambda(sigma_1, depth)
+                y_star = dmf.critical_target(lam, depth)
+                for ratio in _RANK_ONE["ratios"]:  # sigma_2 below the survival threshold y*
+                    Y = target_with_spectrum((sigma_1, ratio * y_star, 0.1 * ratio * y_star), (3, 3), seed=3)
+                    widths = (4,) * (depth - 1)
+                    M = dmf.end_to_end_minimizer(Y, depth, lam, widths)
+                    top = float(np.linalg.eigvalsh(curvature.hessian(dmf.balanced_factors(M, depth, widths), Y, lam))[-1])
+                    rule = float(curvature.scalar_hessian_spectrum(sigma_1, depth, lam)[-1])
+                    measured.append(top)
+                    predicted.append(curvature.rank_one_top_eigenvalue(Y, depth, lam, widths))
+                    rule_measured.append(float(abs(top - rule) <= 1e-9 * top))
+                    rule_predicted.append(float(rank_one_rule_holds(Y, depth, lam)))
+                    result.rank_one_rows.append(dict(depth=depth, sigma_1=sigma_1, lam=lam, sigma_2=ratio * y_star,
+                                                     top=top, rule=rule, holds=bool(rule_predicted[-1])))
+    return [
+        compare("rank one: top eigenvalue of the exact Hessian vs the corollary's closed form",
+                measured, predicted, 1e-10, "abs"),
+        compare("rank one: the scalar rule is exact (1) or not (0) vs the corollary's condition",
+                rule_measured, rule_predicted, 0, "abs"),
+    ]
+
+
+def _lanczos(settings, result) -> list[Comparison]:
+    size, depth = settings["lanczos"]
+    spectrum = np.concatenate([[4.0, 3.9, 3.8], np.geomspace(0.8, 0.05, size - 3)])  # rank 3, close top values
+    Y = target_with_spectrum(spectrum, (size, size), seed=4)
+    widths = (size,) * (depth - 1)
+    layers = dmf.balanced_factors(dmf.end_to_end_minimizer(Y, depth, LAM_MATRIX, widths), depth, widths)
+    parameters = sum(w.size for w in layers)
+    start = time.perf_counter()
+    exact = curvature.minimizer_spectrum(Y, depth, LAM_MATRIX, widths)
+    spectrum_s = time.perf_counter() - start
+    start = time.perf_counter()
+    values, vectors = eigsh(curvature.hessian_operator(layers, Y, LAM_MATRIX), k=1, which="LA", tol=1e-10,
+                            v0=np.ones(parameters))
+    lanczos_s = time.perf_counter() - start
+    top = float(values[0])
+    rule = float(curvature.scalar_hessian_spectrum(spectrum[0], depth, LAM_MATRIX)[-1])
+    growth, predicted_growth, gd = [], [], []
+    for factor in (0.95, 1.05):  # gradient descent at the edge of stability, along the Lanczos eigenvector
+        step = factor * 2 / exact.top
+        growth.append(gd_growth_along(layers, Y, LAM_MATRIX, vectors[:, 0], step))
+        predicted_growth.append(abs(1 - step * exact.top))
+        gd.append(dict(factor=factor, step=step, growth=growth[-1], predicted=predicted_growth[-1]))
+    result.large = dict(parameters=parameters, depth=depth, top=top, exact=exact.top, top_pair=exact.top_pair,
+                        rule=rule, blocks=exact.blocks, spectrum_s=spectrum_s, lanczos_s=lanczos_s, gd=gd)
+    return [compare(f"Lanczos top eigenvalue (HVPs, {parameters} parameters, rank 3) vs minimizer_spectrum",
+                    [top], exact.top, 1e-8, "rel"),
+            compare(f"gradient descent at {parameters} parameters: per-step growth along the top eigenvector vs |1 - eta lam_max|",
+                    growth, predicted_growth, 1e-3, "rel")]
 
 
 def _sharpness(result) -> list[Comparison]:
@@ -175,6 +302,7 @@ def run(scale: str = "small") -> HessianSpectrumResult:
     start = time.perf_counter()
     settings = _SETTINGS[scale]
     result = HessianSpectrumResult(verdict=None)  # type: ignore[arg-type]
-    comparisons = _scalar(settings, result) + _control(result) + _matrix(settings, result) + _sharpness(result)
+    comparisons = _scalar(settings, result) + _control(result) + _matrix(settings, result) + _rank_one(result)
+    comparisons += _lanczos(settings, result) + _sharpness(result)
     result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale, time.perf_counter() - start)
     return result

@@ -13,13 +13,19 @@ this companion's derivations (:mod:`wdcompanion.dmf`); the *measurements* never 
 4. the matrix problem, minimized directly in the layered parameters from many random starts
    (:mod:`wdcompanion.multistart`) just below and just above :math:`\lambda^*(\sigma_{\max})`;
 5. the jump of the numerically found minimizer across :math:`\lambda^*`;
-6. plain gradient descent from a small initialization, which stays at the zero critical point.
+6. plain gradient descent from a small initialization, which stays at the zero critical point;
+7. an independent anchor from the sparse-coding literature: the scalar problem is the proximal
+   problem of the :math:`\ell_p` quasi-norm, :math:`\min_s \frac12(s-y)^2 + \mu\lvert s\rvert^p` with
+   :math:`\mu = \lambda L/2`, :math:`p = 2/L`, whose threshold and jump Zuo et al. (ICCV 2013) give
+   in closed form (generalized soft-thresholding, :func:`gst_threshold`, implemented here from the
+   published formulas, and their iterative shrinkage map :func:`gst_shrink`), with the
+   half-thresholding threshold of Xu et al. (IEEE TNNLS 2012) for :math:`p = 1/2`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
@@ -37,6 +43,10 @@ __all__ = [
     "numerical_fold",
     "numerical_threshold",
     "numerical_scalar_minimizer",
+    "gst_threshold",
+    "gst_jump",
+    "gst_shrink",
+    "half_threshold",
     "target_with_spectrum",
     "run",
 ]
@@ -99,6 +109,75 @@ def target_with_spectrum(singular_values, shape: tuple[int, int], seed: int) -> 
     return (U * np.asarray(singular_values, dtype=np.float64)) @ V.T
 
 
+def gst_jump(mu: float, p: float) -> float:
+    r"""Zuo et al. (2013): the smallest non-zero output :math:`(2\mu(1-p))^{1/(2-p)}` of generalized soft-thresholding."""
+    return (2 * mu * (1 - p)) ** (1 / (2 - p))
+
+
+def gst_threshold(mu: float, p: float) -> float:
+    r"""Zuo et al. (2013): the threshold of :math:`\min_x \frac12(x-y)^2 + \mu\lvert x\rvert^p`, :math:`0 < p < 1`.
+
+    :math:`\tau = (2\mu(1-p))^{1/(2-p)} + \mu p\,(2\mu(1-p))^{(p-1)/(2-p)}`: the minimizer is 0 for
+    :math:`\lvert y\rvert < \tau`, non-zero above. Written from the published formula, not from
+    :mod:`wdcompanion.dmf`.
+    """
+    if not 0 < p < 1:
+        raise ValueError(f"p must lie in (0, 1), got {p}")
+    jump = gst_jump(mu, p)
+    return jump + mu * p * jump ** (p - 1)
+
+
+def gst_shrink(y: float, mu: float, p: float, iterations: int = 60) -> float:
+    r"""Zuo et al.'s generalized soft-thresholding of ``y``: 0 below :func:`gst_threshold`, else the fixed point.
+
+    Above the threshold, :math:`x \leftarrow \lvert y\rvert - \mu p\, x^{p-1}` from
+    :math:`x = \lvert y\rvert`, with the sign of ``y``.
+    """
+    a = abs(float(y))
+    if a <= gst_threshold(mu, p):
+        return 0.0
+    x = a
+    for _ in range(iterations):
+        x = a - mu * p * x ** (p - 1)
+    return float(np.sign(y) * x)
+
+
+def half_threshold(lam_prime: float) -> float:
+    r"""Xu et al. (2012): the half-thresholding threshold :math:`\frac{\sqrt[3]{54}}{4}\lambda'^{2/3}`.
+
+    For :math:`\min_x (x-y)^2 + \lambda'\lvert x\rvert^{1/2}`: the minimizer is 0 below it.
+    """
+    return 54 ** (1 / 3) / 4 * lam_prime ** (2 / 3)
+
+
+def _literature(settings: dict) -> tuple[list[Comparison], list[dict]]:
+    rows, thresholds, ours, jumps, our_jumps, shrunk, our_minimizers = [], [], [], [], [], [], []
+    for depth in range(3, 9):
+        p = 2 / depth
+        for lam in settings["anchor_lams"]:
+            mu = lam * depth / 2  # g(s) = (s - y)^2 / 2 + (lam L / 2) |s|^(2/L)
+            tau, y_star = gst_threshold(mu, p), dmf.critical_target(lam, depth)
+            thresholds.append(tau)
+            ours.append(y_star)
+            jumps.append(gst_jump(mu, p))
+            our_jumps.append(float(dmf.threshold_jump(y_star, depth)))
+            rows.append(dict(depth=depth, lam=lam, gst=tau, ours=y_star, gst_jump=jumps[-1], jump=our_jumps[-1]))
+            for factor in settings["anchor_factors"]:
+                y = factor * y_star
+                shrunk.append(gst_shrink(y, mu, p))
+                our_minimizers.append(float(dmf.scalar_minimizer(y, depth, lam)))
+    half = [half_threshold(4 * lam) for lam in settings["anchor_lams"]]  # (x - y)^2 + 4 lam |x|^(1/2) = 2 g, L = 4
+    return [
+        compare("Zuo et al. (2013) generalized soft-thresholding threshold (mu = lam L/2, p = 2/L) vs y*(lam, L), L = 3-8",
+                thresholds, ours, 1e-12, "rel"),
+        compare("Zuo et al. (2013) jump (2 mu (1-p))^(1/(2-p)) vs (L-2)/(L-1) y*", jumps, our_jumps, 1e-12, "rel"),
+        compare("Zuo et al. (2013) iterative shrinkage map vs scalar_minimizer, y on both sides of y*",
+                shrunk, our_minimizers, 1e-12, "abs"),
+        compare("Xu et al. (2012) half-thresholding threshold (lam' = 4 lam) vs y*(lam, 4)",
+                half, [dmf.critical_target(lam, 4) for lam in settings["anchor_lams"]], 1e-12, "rel"),
+    ], rows
+
+
 @dataclass(frozen=True)
 class LambdaThresholdResult:
     """Everything the chapter shows, and the verdict."""
@@ -110,16 +189,19 @@ class LambdaThresholdResult:
     gd_histories: dict[float, np.ndarray]  # init scale -> (step, f, ||M||_2) rows
     target: np.ndarray
     target_depth: int
+    literature_rows: list[dict] = field(default_factory=list)  # y* and jump: ours vs Zuo et al.
 
 
 _SETTINGS = {
     "small": dict(targets=(0.3, 0.7, 1.0, 1.7, 3.0, 10.0), shape=(4, 3), spectrum=(3.0, 1.2, 0.45),
                   widths_extra=2, matrix_depths=(2, 3, 4), starts=200, minimizer_depths=range(1, 7),
-                  minimizer_targets=np.linspace(-3, 3, 13), minimizer_lams=(0.05, 0.2, 0.5, 1.0)),
+                  minimizer_targets=np.linspace(-3, 3, 13), minimizer_lams=(0.05, 0.2, 0.5, 1.0),
+                  anchor_lams=(0.05, 0.35, 1.0), anchor_factors=(0.5, 0.999, 1.001, 1.3, 2.0)),
     "paper": dict(targets=tuple(np.geomspace(0.05, 50, 24)), shape=(12, 9),
                   spectrum=(5.0, 3.5, 2.2, 1.6, 1.0, 0.7, 0.4, 0.2, 0.1), widths_extra=3,
                   matrix_depths=(2, 3, 4, 5, 6), starts=2000, minimizer_depths=range(1, 9),
-                  minimizer_targets=np.linspace(-5, 5, 41), minimizer_lams=(0.01, 0.05, 0.2, 0.5, 1.0, 2.0)),
+                  minimizer_targets=np.linspace(-5, 5, 41), minimizer_lams=(0.01, 0.05, 0.2, 0.5, 1.0, 2.0),
+                  anchor_lams=tuple(np.geomspace(0.01, 3.0, 12)), anchor_factors=tuple(np.linspace(0.55, 2.05, 16))),
 }
 
 
@@ -219,5 +301,8 @@ def run(scale: str = "small") -> LambdaThresholdResult:
     small_Y = target_with_spectrum((3.0, 1.2, 0.45), (4, 3), seed=7)
     gd_comparison, histories = _gd_trap(small_Y)
     comparisons.append(gd_comparison)
+    literature_comparisons, literature_rows = _literature(settings)
+    comparisons += literature_comparisons
     verdict = Verdict(CLAIM_ID, tuple(comparisons), scale, time.perf_counter() - start)
-    return LambdaThresholdResult(verdict, threshold_rows, collapse_rows, jump_rows, histories, small_Y, 3)
+    return LambdaThresholdResult(verdict, threshold_rows, collapse_rows, jump_rows, histories, small_Y, 3,
+                                 literature_rows)
