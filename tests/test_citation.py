@@ -6,8 +6,10 @@ schema (citation-file-format/citation-file-format, CC-BY-4.0), stored so that no
 """
 
 import copy
+import importlib.util
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -55,8 +57,43 @@ def test_companion_bibtex_matches_citation_cff():
     bib = (ROOT / "book" / "companion.bib").read_text()
     field = lambda name: re.search(rf"{name}\s*=\s*\{{(.*)\}},?\s*$", bib, re.M).group(1)  # noqa: E731
     assert field("title") == cff["title"]
-    assert field("version") == cff["version"]
     assert field("year") == cff["date-released"][:4]
+    assert not re.search(r"^\s*(version|url|note)\s*=", bib, re.M), "version, URL and commit are filled in at build time"
+
+
+def test_citation_cff_version_is_the_package_version():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert _citation()["version"] == pyproject["project"]["version"]
+
+
+def test_citation_cff_repository_is_the_configured_one():
+    """``_config.yml``'s ``repository.url`` is the one setting; CITATION.cff names no other (and none when it is empty)."""
+    url = (yaml.safe_load((ROOT / "_config.yml").read_text()).get("repository") or {}).get("url") or ""
+    cff = _citation()
+    assert cff.get("repository-code", "") == url
+    assert "url" not in cff or cff["url"] == url
+
+
+def test_build_provenance_fills_version_commit_and_url(monkeypatch):
+    provenance = _provenance_extension()
+    build = provenance.build_provenance("")
+    assert build["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert build["url"] == "" and provenance.build_provenance(provenance.JUPYTER_BOOK_DEFAULT_URL)["url"] == ""
+    entry = provenance.companion_bibtex({**build, "commit": "0123456789abcdef", "short": "0123456789", "dirty": True,
+                                         "url": "https://example.org/wdc"})
+    assert entry.startswith("@software{wdcompanion2026,") and entry.endswith("}")
+    assert f"version = {{{build['version']}}}" in entry and "url     = {https://example.org/wdc}" in entry
+    assert "Commit 0123456789abcdef, with uncommitted changes" in entry
+    bare = provenance.companion_bibtex({**build, "commit": "", "short": "", "dirty": False, "url": ""})
+    assert "url" not in bare and "note" not in bare
+    assert provenance.describe_commit({"commit": "", "short": "", "dirty": False}).startswith("an unknown commit")
+
+
+def _provenance_extension():
+    spec = importlib.util.spec_from_file_location("provenance", ROOT / "book" / "_ext" / "provenance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("key", ["kamber2026landscape", "kosson2024rotational"])

@@ -8,8 +8,9 @@ import pytest
 
 from wdcompanion import claims
 from wdcompanion.claims import ClaimFailed, Verdict, compare
-from wdcompanion.claims.dashboard import archived_rows, dashboard_rows
+from wdcompanion.claims.dashboard import archived_rows, dashboard_rows, summary
 from wdcompanion.claims.records import library_fingerprint, source_fingerprint
+from wdcompanion.claims.registry import Caveat
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,9 +81,67 @@ def test_dashboard_never_shows_pass_without_a_current_record(tmp_path):
     claims.write_record(_verdict([1.0, 2.0]), tmp_path)
     records = claims.read_records(tmp_path)
     assert dashboard_rows(claims.CLAIMS, records, fingerprint)[0].status == "pass"
-    assert dashboard_rows(claims.CLAIMS, records, "other")[0].status == "not run (stale record)"
+    stale = dashboard_rows(claims.CLAIMS, records, "other")[0]
+    assert (stale.status, stale.verdict, stale.small.detail) == ("not run", "not run", "only a record from an older library")
     claims.write_record(_verdict([1.0, 3.0]), tmp_path)
-    assert dashboard_rows(claims.CLAIMS, claims.read_records(tmp_path), fingerprint)[0].status == "fail"
+    failed = dashboard_rows(claims.CLAIMS, claims.read_records(tmp_path), fingerprint)[0]
+    assert (failed.status, failed.verdict) == ("fail", "fail")
+
+
+def _all_pass(tmp_path) -> dict:
+    """A current passing small-scale record for every registered claim."""
+    for claim_id in claims.CLAIMS:
+        verdict = Verdict(claim_id, (compare("x vs y", [1.0], [1.0], 1e-6),), "small", 1.0)
+        claims.write_record(verdict, tmp_path)
+    return claims.read_records(tmp_path)
+
+
+def test_dashboard_verdict_is_partial_exactly_where_the_registry_declares_a_caveat(tmp_path):
+    rows = dashboard_rows(claims.CLAIMS, _all_pass(tmp_path), library_fingerprint(), {})
+    for row in rows:
+        declared = claims.CLAIMS[row.claim_id].caveats
+        assert row.verdict == ("partial" if declared else "pass"), row.claim_id
+        assert [p.part for p in row.parts] == [c.part for c in declared]
+        assert row.paper_scale.status == "not run"
+    variants = next(r for r in rows if r.claim_id == "req-rotational-variants")
+    assert {p.kind for p in variants.parts} == {"reported only", "contradicted"}
+    assert all(p.reason.endswith(".") for p in variants.parts)
+
+
+def test_dashboard_paper_scale_status_from_the_archive(tmp_path):
+    small = _all_pass(tmp_path / "small")
+    fingerprint = library_fingerprint()
+    _paper_record(tmp_path / "archive", git_commit="0123456789abcdef", machine="m", recorded_at="2026-11-23T08:00:00Z")
+    archive = claims.read_records(tmp_path / "archive")
+    row = dashboard_rows(claims.CLAIMS, small, fingerprint, archive)[0]
+    assert (row.paper_scale.status, row.verdict) == ("pass", "pass")
+    assert row.paper_scale.detail == "on 2026-11-23 at commit 0123456789"
+    stale = dashboard_rows(claims.CLAIMS, small, "other", archive)[0].paper_scale
+    assert stale.status == "stale" and stale.detail.startswith("passed on 2026-11-23 at commit 0123456789; library changed")
+    # a failed archived run makes the claim partial, even when that run is stale
+    failing = json.loads((tmp_path / "archive" / "dmf-lambda-threshold.json").read_text())
+    failing["status"] = "fail"
+    failing["comparisons"][0]["passed"] = False
+    for library, status in ((fingerprint, "fail"), ("an older library", "stale")):
+        (tmp_path / "archive" / "dmf-lambda-threshold.json").write_text(json.dumps({**failing, "library_fingerprint": library}))
+        row = dashboard_rows(claims.CLAIMS, small, fingerprint, claims.read_records(tmp_path / "archive"))[0]
+        assert (row.paper_scale.status, row.verdict, row.parts[-1].kind) == (status, "partial", "fails at paper scale")
+        assert "failed 1 of 1 comparisons" in row.parts[-1].reason
+
+
+def test_dashboard_summary_counts_partial_claims_and_paper_statuses(tmp_path):
+    rows = dashboard_rows(claims.CLAIMS, _all_pass(tmp_path), library_fingerprint(), {})
+    text = summary(rows)
+    n_partial = sum(bool(c.caveats) for c in claims.CLAIMS.values())
+    assert f"{len(rows) - n_partial} pass, {n_partial} hold only in part" in text
+    assert f"{len(rows)} not run" in text and f"{len(rows)} of {len(rows)}" not in text
+
+
+def test_a_caveat_needs_a_known_kind_and_a_reason():
+    with pytest.raises(ValueError, match="kind"):
+        Caveat("a part", "unclear", "a reason.")
+    with pytest.raises(ValueError, match="reason"):
+        Caveat("a part", "contradicted", "")
 
 
 def _paper_record(tmp_path, **extra):

@@ -103,8 +103,8 @@ def critical_target(lam: float, depth: int) -> float:
 
     .. math::
 
-        y^*(\lambda, L) = \frac{L-1}{L-2} \bigl((L-2)\lambda\bigr)^{L/(2(L-1))} \quad (L \ge 3),
-        \qquad y^*(\lambda, 2) = \lambda, \qquad y^*(\lambda, 1) = \infty .
+        y^*(\lambda, L) &= \frac{L-1}{L-2} \bigl((L-2)\lambda\bigr)^{L/(2(L-1))} \qquad (L \ge 3), \\
+        y^*(\lambda, 2) &= \lambda, \qquad y^*(\lambda, 1) = \infty .
 
     Singular values above :math:`y^*` survive; those below are set to zero.
     """

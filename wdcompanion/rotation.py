@@ -145,7 +145,7 @@ class _GrowingRows:
 
 
 class RotationTracker:
-    """Records per-neuron norms and angular updates of a model's weights around ``optimizer.step()``.
+    r"""Records per-neuron norms and angular updates of a model's weights around ``optimizer.step()``.
 
     Uses ``torch.optim.Optimizer.register_step_pre_hook``/``register_step_post_hook``, so training is
     unchanged. Every parameter with at least two dimensions is tracked (or those named in

@@ -1,9 +1,18 @@
 """Rows of the claims dashboard, computed from the registry and the verdict records.
 
 Kept free of Sphinx so it can be tested directly; ``book/_ext/claims_dashboard.py`` renders it.
-A claim shows ``pass`` only if its record exists, passed, and was computed by the current
-library source; otherwise ``fail``, ``not run`` or ``not run (stale record)``. Archived
-paper-scale records (``scripts/paper_runs.py``) are listed apart, with the commit that computed them.
+
+Each claim gets one row with a status per scale and a verdict:
+
+* **small scale** (this build's records): ``pass`` or ``fail`` only if its record exists and was
+  computed by the current library source; otherwise ``not run`` (no record, or a stale one).
+* **paper scale** (the records archived by ``scripts/paper_runs.py``): ``pass`` or ``fail`` when the
+  archived record was computed by the current library, ``stale`` when the library has changed
+  since (the row still says whether that run passed, when and at which commit), ``not run`` when
+  no record is archived.
+* **verdict**: ``fail`` or ``not run`` as the small scale; otherwise ``partial`` when part of the
+  claim is not confirmed, else ``pass``. The parts (:class:`Part`) are the registry's caveats
+  (reported only, contradicted) and, from the archive, a paper-scale run that failed.
 """
 
 from __future__ import annotations
@@ -15,7 +24,29 @@ from typing import Any
 from .protocol import format_tolerance
 from .registry import Claim
 
-__all__ = ["DashboardRow", "dashboard_rows", "ArchivedRun", "archived_rows"]
+__all__ = ["ArchivedRun", "DashboardRow", "Part", "ScaleStatus", "archived_rows", "dashboard_rows", "summary"]
+
+
+@dataclass(frozen=True)
+class ScaleStatus:
+    """A claim's status at one scale, as the dashboard shows it."""
+
+    status: str  # small: "pass", "fail", "not run"; paper: also "stale"
+    detail: str = ""  # why "not run"; for an archived run, its outcome, date and commit
+    compared: str = ""  # the comparison closest to its tolerance ("" when there is no record)
+    error_vs_tolerance: str = ""  # e.g. "rel. 3.2e-03 vs 0.02"
+    runtime: str = ""
+    commit: str = ""  # abbreviated commit of an archived run
+    recorded_at: str = ""  # date (UTC) of an archived run
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a claim that the book does not confirm, with one sentence."""
+
+    part: str
+    kind: str  # "reported only", "contradicted" (from the registry) or "fails at paper scale" (from the archive)
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -25,11 +56,15 @@ class DashboardRow:
     location: str
     statement: str
     chapter: str
-    status: str  # "pass", "fail", "not run", "not run (stale record)"
-    compared: str  # the comparison closest to its tolerance
-    error_vs_tolerance: str
-    runtime: str
-    scale: str
+    verdict: str  # "pass", "partial", "fail", "not run"
+    small: ScaleStatus
+    paper_scale: ScaleStatus
+    parts: tuple[Part, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """The small-scale status (this build's check)."""
+        return self.small.status
 
 
 def _closest(record: Mapping[str, Any]) -> tuple[str, str]:
@@ -39,32 +74,82 @@ def _closest(record: Mapping[str, Any]) -> tuple[str, str]:
     return worst["name"], f"{kind} {worst['worst_error']:.1e} vs {format_tolerance(worst['tolerance'])}"
 
 
-def _status(record: Mapping[str, Any] | None, fingerprint: str) -> str:
+def _runtime(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _small(record: Mapping[str, Any] | None, fingerprint: str) -> ScaleStatus:
     if record is None:
-        return "not run"
+        return ScaleStatus("not run", "no record in this build")
     if record.get("library_fingerprint") != fingerprint:
-        return "not run (stale record)"
-    return "pass" if record.get("status") == "pass" else "fail"
+        return ScaleStatus("not run", "only a record from an older library")
+    compared, error = _closest(record)
+    return ScaleStatus("pass" if record.get("status") == "pass" else "fail", "", compared, error,
+                       _runtime(float(record["runtime_s"])))
+
+
+def _paper(record: Mapping[str, Any] | None, fingerprint: str) -> ScaleStatus:
+    if record is None:
+        return ScaleStatus("not run", "never run at paper scale")
+    outcome = "passed" if record.get("status") == "pass" else "failed"
+    commit = str(record.get("git_commit", ""))[:10]
+    date = str(record.get("recorded_at", "unknown"))[:10]
+    compared, error = _closest(record)
+    runtime = _runtime(float(record["runtime_s"]))
+    if record.get("library_fingerprint") != fingerprint:
+        return ScaleStatus("stale", f"{outcome} on {date} at commit {commit}; library changed since", compared, error,
+                           runtime, commit, date)
+    return ScaleStatus("pass" if outcome == "passed" else "fail", f"on {date} at commit {commit}", compared, error,
+                       runtime, commit, date)
 
 
 def dashboard_rows(
-    claims: Mapping[str, Claim], records: Mapping[str, Mapping[str, Any]], fingerprint: str
+    claims: Mapping[str, Claim], records: Mapping[str, Mapping[str, Any]], fingerprint: str,
+    archived: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[DashboardRow]:
-    """One row per registered claim, in registry order."""
+    """One row per registered claim, in registry order.
+
+    ``records`` are this build's (small-scale) records, ``archived`` the paper-scale records of
+    ``book/_generated/paper-scale``; ``fingerprint`` is the current library's.
+    """
+    archived = archived or {}
     rows = []
     for claim_id, claim in claims.items():
-        record = records.get(claim_id)
-        status = _status(record, fingerprint)
-        if record is None or status.startswith("not run"):
-            compared, error, runtime, scale = "—", "—", "—", "—"
+        small = _small(records.get(claim_id), fingerprint)
+        record = archived.get(claim_id)
+        paper = _paper(record, fingerprint)
+        parts = [Part(c.part, c.kind, c.reason) for c in claim.caveats]
+        if record is not None and record.get("status") != "pass":
+            comparisons = record.get("comparisons", [])
+            failed = sum(not c.get("passed") for c in comparisons)
+            parts.append(Part("the claim at paper scale", "fails at paper scale",
+                              f"The archived paper-scale run of {paper.recorded_at} (commit {paper.commit}) failed "
+                              f"{failed} of {len(comparisons)} comparisons; the chapter discusses why."))
+        if small.status in ("fail", "not run"):
+            verdict = small.status
         else:
-            closest, error = _closest(record)
-            compared = f"{len(record['comparisons'])} comparisons, {record['n_cases']} cases; closest: {closest}"
-            runtime = f"{record['runtime_s']:.1f} s"
-            scale = record.get("scale", "small")
+            verdict = "partial" if parts else "pass"
         rows.append(DashboardRow(claim_id, claim.paper, claim.location, claim.statement, claim.chapter,
-                                 status, compared, error, runtime, scale))
+                                 verdict, small, paper, tuple(parts)))
     return rows
+
+
+def summary(rows: list[DashboardRow]) -> str:
+    """One sentence for the top of the dashboard, e.g. "Of 7 claims, 5 pass, 2 hold only in part ..."."""
+    def count(values: list[str], value: str) -> int:
+        return sum(v == value for v in values)
+
+    verdicts = [r.verdict for r in rows]
+    papers = [r.paper_scale.status for r in rows]
+    said = [f"{count(verdicts, 'pass')} pass"]
+    if count(verdicts, "partial"):
+        said.append(f"{count(verdicts, 'partial')} hold only in part")
+    for status in ("fail", "not run"):
+        if count(verdicts, status):
+            said.append(f"{count(verdicts, status)} {'fail' if status == 'fail' else 'were not run'}")
+    paper = [f"{count(papers, s)} {s}" for s in ("pass", "fail", "stale", "not run") if count(papers, s)]
+    return (f"Of {len(rows)} registered claims, at the small scale of this build: {', '.join(said)}. "
+            f"Archived paper-scale runs: {', '.join(paper)} (stale: the library has changed since the run).")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
-"""The registry of claims: id, paper, place in the paper, statement, chapter and check.
+"""The registry of claims: id, paper, place in the paper, statement, chapter, check and caveats.
 
-Only claims whose check exists are registered. A check is the ``run(scale)`` function of a
+Only claims whose check exists are registered. A claim's *caveats* declare the parts of its
+statement that the book does not confirm: parts it only reports (shown, not checked) and parts
+its experiments contradict, each with one sentence. The dashboard shows a claim whose check passes
+but which has a caveat as **partial**, so that what is partial is data, never a page's wording. A check is the ``run(scale)`` function of a
 module in :mod:`wdcompanion.claims`; it returns a result object whose ``verdict`` attribute is
 a :class:`~wdcompanion.claims.protocol.Verdict`. The chapter calls the same function, so the
 book and ``wdc check`` cannot disagree.
@@ -11,11 +14,11 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .protocol import Verdict
 
-__all__ = ["Claim", "CLAIMS", "SCALES", "SCALE_ENV", "get_claim", "run_claim", "check", "scale_from_env"]
+__all__ = ["Caveat", "CAVEAT_KINDS", "Claim", "CLAIMS", "SCALES", "SCALE_ENV", "get_claim", "run_claim", "check", "scale_from_env"]
 
 SCALES = ("small", "paper")
 SCALE_ENV = "WDC_SCALE"
@@ -24,9 +27,33 @@ KAMBER_PARHI = "Kamber & Parhi (2026), arXiv:2603.27072"
 KOSSON_ET_AL = "Kosson, Messmer & Jaggi (ICML 2024), arXiv:2305.17212"
 
 
+CaveatKind = Literal["reported only", "contradicted"]
+CAVEAT_KINDS: tuple[str, ...] = ("reported only", "contradicted")
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """A part of a claim's statement that the claim's check does not confirm.
+
+    ``kind`` is ``"reported only"`` (the chapter shows it but its verdict does not test it) or
+    ``"contradicted"`` (the chapter's experiment disagrees with the paper on it); ``reason`` is
+    one sentence saying what the book found instead.
+    """
+
+    part: str
+    kind: CaveatKind
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in CAVEAT_KINDS:
+            raise ValueError(f"caveat kind must be one of {CAVEAT_KINDS}, got {self.kind!r}")
+        if not self.part or not self.reason:
+            raise ValueError("a caveat names its part and gives its reason")
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One checkable claim of a paper."""
+    """One checkable claim of a paper, and the parts of it the book does not confirm (:class:`Caveat`)."""
 
     id: str
     paper: str
@@ -34,6 +61,7 @@ class Claim:
     statement: str
     chapter: str  # Sphinx docname of the chapter, relative to the book root
     module: str  # module in wdcompanion.claims whose run(scale) performs the check
+    caveats: tuple[Caveat, ...] = ()
 
     def run(self, scale: str = "small") -> Any:
         """Run the experiment and its check; returns the module's result object."""
@@ -88,7 +116,7 @@ CLAIMS: dict[str, Claim] = {
         Claim(
             id="req-equilibrium",
             paper=KOSSON_ET_AL,
-            location="abstract; Table 1 (random-walk model)",
+            location="abstract; Table 1 (random-walk model; the book's version is rebuilt from the official code and reviews)",
             statement=(
                 "With weight decay, the expected norm and angular update of each neuron's weight vector converge to "
                 "an equilibrium predicted per optimizer (AdamW, SGD with momentum, Adam + L2, Lion)."
@@ -110,7 +138,7 @@ CLAIMS: dict[str, Claim] = {
         Claim(
             id="req-rotational-variants",
             paper=KOSSON_ET_AL,
-            location="abstract; Algorithm 1 (rotational variants)",
+            location="abstract; Algorithm 1 (rotational variants; the book's version is rebuilt from the official code)",
             statement=(
                 "A rotational variant of an optimizer, which keeps each neuron's norm fixed and rotates it by the "
                 "equilibrium angular update from the first step, provides the benefits of weight decay while "
@@ -118,6 +146,24 @@ CLAIMS: dict[str, Claim] = {
             ),
             chapter="book/req/rotational-variants",
             module="rotational_variants",
+            caveats=(
+                Caveat(
+                    part="the reduced need for learning-rate warmup",
+                    kind="reported only",
+                    reason=(
+                        "At the book's scale warmup makes no measurable difference for AdamW or RV-AdamW, so the "
+                        "learning-rate sweep is shown but not checked; the verdict tests the transient and its removal."
+                    ),
+                ),
+                Caveat(
+                    part="wrapped Adam + L2 (RV rotation removes most of Adam + L2's gap to AdamW)",
+                    kind="contradicted",
+                    reason=(
+                        "In the book's grid wrapping Adam + L2 closes only part of its accuracy gap to AdamW (one seed), "
+                        "where the paper, as its reviewers report it, finds that it removes most of it."
+                    ),
+                ),
+            ),
         ),
     ]
 }
