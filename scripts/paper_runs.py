@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     archive_parser.add_argument("--machine", required=True, help="where it ran, e.g. '2 CPU cores, no GPU'")
     args = parser.parse_args(argv)
     if args.command == "run":
-        options = [*(["--store", args.store] if args.store else []), *(["--dask", args.dask] if args.dask else [])]
+        store = ["--store", str(Path(args.store).resolve())] if args.store else []  # wdc runs in the repository root
+        options = [*store, *(["--dask", args.dask] if args.dask else [])]
         return run(args.ids, args.machine or this_machine(), options)
     archive(args.record, args.commit, args.machine)
     return 0

@@ -41,6 +41,25 @@ def test_wrong_beta_factor_fails(monkeypatch):
     assert "sqrt(2 lr wd" in _failed(balanced_rotation.run("small").verdict)
 
 
+def test_wrong_sgdm_norm_exponent_fails(monkeypatch):
+    original = rotation.equilibrium
+
+    def wrong(name, **kwargs):  # SGDM's equilibrium norm with exponent 1/2 instead of 1/4
+        e = original(name, **kwargs)
+        return rotation.Equilibrium(e.norm**2, e.angular_update, e.timescale) if name == "sgdm" else e
+
+    monkeypatch.setattr(rotation, "equilibrium", wrong)
+    failed = _failed(balanced_rotation.run("small").verdict)
+    assert "SGDM: per layer, median over neurons of norm" in failed and "AdamW" not in failed
+
+
+def test_median_ratios_fail_on_a_shape_mismatch():
+    import numpy as np
+
+    assert math.isnan(balanced_rotation._median_ratios({"w": np.ones(3)}, {"w": np.ones(4)})[0])
+    assert balanced_rotation._median_ratios({"w": np.array([2.0, 9.0, 4.0])}, {"w": np.array([1.0, np.nan, 2.0])}) == [2.0]
+
+
 def test_ws_linear_is_row_scale_and_shift_invariant():
     layer = nets.WSLinear(5, 3, bias=False)
     x = torch.randn(4, 5)
@@ -77,43 +96,60 @@ def test_resnet_is_scale_invariant_per_filter_and_validates():
         nets.resnet(3, (4,), blocks=0)
 
 
+def test_resnet1d_is_scale_invariant_per_filter_and_validates():
+    model = nets.resnet1d(40, (4, 8), blocks=1, classes=10, seed=0).train()
+    x = torch.randn(8, 40)
+    out = model(x)
+    assert out.shape == (8, 10) and model[-1].out_features == 10
+    with torch.no_grad():
+        stem = model[1].weight
+        assert stem.shape == (4, 1, 3)
+        stem.mul_(torch.linspace(0.5, 3.0, stem.shape[0]).view(-1, 1, 1))
+    assert torch.allclose(model(x), out, atol=1e-4)
+    with pytest.raises(ValueError, match="dims"):
+        nets.resnet(1, (4,), dims=3)
+    with pytest.raises(ValueError, match="length"):
+        nets.resnet1d(0)
+
+
 def test_resnet_run_records_per_filter_angles():
     result = balanced_rotation.BalancedRotationResult(verdict=None)
-    settings = dict(widths=(4, 8), blocks=1, steps=20, samples=256)
+    settings = dict(widths=(4, 8), blocks=1, steps=20)
     convs, fan_in, grad_sq = balanced_rotation.train_resnet("AdamW, ResNet", "adamw", settings, result, device="cpu")
+    shapes = {name: p.shape for name, p in nets.resnet1d(40, (4, 8)).named_parameters()}
     assert all(name.endswith("weight") for name in convs) and len(convs) >= 4
     for name in convs:
-        assert result.layers["AdamW, ResNet"][name].shape == (dict(nets.resnet(3, (4, 8)).named_parameters())[name].shape[0],)
+        assert result.layers["AdamW, ResNet"][name].shape == (shapes[name][0],)
         assert fan_in[name] > 0 and grad_sq[name] > 0
+    assert 0 < result.test_accuracy["AdamW, ResNet"] <= 1
 
 
-def test_resnet_check_passes_on_cpu_and_fails_on_a_wrong_beta_factor(monkeypatch):
-    """The paper-scale ResNet comparisons on a short CPU run: AdamW's per-layer angle is within 15%."""
+def test_resnet_check_fails_on_a_wrong_beta_factor():
+    """The paper-scale ResNet comparison on a short CPU run, against a prediction without the momentum factor."""
     result = balanced_rotation.BalancedRotationResult(verdict=None)
-    settings = dict(widths=(4, 8), blocks=1, steps=600, samples=1024)
-    convs, _, _ = balanced_rotation.train_resnet(balanced_rotation.RESNET_LABELS["adamw"], "adamw", settings, result, device="cpu")
-    angle = balanced_rotation.resnet_comparisons(result, convs)[0]
-    assert angle.passed, angle
+    convs, _, _ = balanced_rotation.train_resnet(balanced_rotation.RESNET_LABELS["adamw"], "adamw",
+                                                 dict(widths=(4, 8), blocks=1, steps=300), result, device="cpu")
+    right = balanced_rotation.resnet_comparisons(result, convs)[0]
     original = rotation.equilibrium
-    monkeypatch.setattr(rotation, "equilibrium", lambda name, **kw: rotation.Equilibrium(
-        original(name, **kw).norm, original(name, **kw).angular_update / math.sqrt(1 / 19), 1.0))  # beta factor dropped
-    assert not balanced_rotation.resnet_comparisons(result, convs)[0].passed
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rotation, "equilibrium", lambda name, **kw: rotation.Equilibrium(
+            original(name, **kw).norm, original(name, **kw).angular_update / math.sqrt(1 / 19), 1.0))  # beta factor dropped
+        wrong = balanced_rotation.resnet_comparisons(result, convs)[0]
+    assert not wrong.passed and wrong.worst_error > 3 * right.worst_error, (right, wrong)
 
 
-_TINY = dict(neurons=8, steps=200, net_steps=40, widths=(16, 16), samples=256,
-             resnet=dict(widths=(4, 8), blocks=1, steps=20, samples=256))
+_TINY = dict(neurons=8, steps=200, net_steps=40, widths=(16, 16), resnet=dict(widths=(4, 8), blocks=1, steps=20))
 
 
-def test_paper_scale_trains_the_resnet_only_where_asked_or_on_a_gpu(monkeypatch):
-    """With a tiny stand-in for the paper settings: no GPU, no ResNet, and a note that says so."""
+def test_paper_scale_trains_the_resnet_unless_told_not_to(monkeypatch):
+    """With a tiny stand-in for the paper settings: the ResNet is trained (on the CPU too), or a note says why not."""
     monkeypatch.setitem(balanced_rotation._SCALE, "paper", _TINY)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    without = balanced_rotation.run("paper").verdict
+    default = balanced_rotation.run("paper").verdict
+    assert sum("ResNet" in c.name for c in default.comparisons) == 2 and not default.notes
+    without = balanced_rotation.run("paper", resnet=False).verdict
     assert not any("ResNet" in c.name for c in without.comparisons)
-    assert without.notes and "no GPU present" in without.notes[0] and "[note]" in without.report()
-    assert "resnet=False" in balanced_rotation.run("paper", resnet=False).verdict.notes[0]
-    forced = balanced_rotation.run("paper", resnet=True).verdict
-    assert sum("ResNet" in c.name for c in forced.comparisons) == 2 and not forced.notes
+    assert without.notes and "resnet=False" in without.notes[0] and "[note]" in without.report()
 
 
 def test_run_validates_scale_and_resnet():
@@ -123,6 +159,18 @@ def test_run_validates_scale_and_resnet():
         balanced_rotation.run("small", resnet=True)
     with pytest.raises(TypeError, match="resnet"):
         balanced_rotation.run("paper", resnet="yes")
+
+
+def test_sgdm_per_neuron_norm_and_validation():
+    G = [1e-2, 0.0]
+    predicted = balanced_rotation.per_neuron("sgdm", "norm", 128, G)
+    expected = rotation.equilibrium("sgdm", lr=balanced_rotation.SGDM_LR, weight_decay=balanced_rotation.SGDM_WD, fan_in=128,
+                                    grad_norm_sq=G[0], momentum=balanced_rotation.MOMENTUM).norm
+    assert predicted[0] == pytest.approx(expected, rel=1e-12) and math.isnan(predicted[1])
+    with pytest.raises(ValueError, match="optimizer"):
+        balanced_rotation.per_neuron("adamw", "norm", 128, G)
+    with pytest.raises(ValueError, match="optimizer_name"):
+        balanced_rotation.make_optimizer("lion", nets.mlp(4, (4,), 2))
 
 
 def test_adam_l2_per_neuron_prediction_leaves_dead_units_undefined():

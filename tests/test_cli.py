@@ -52,15 +52,15 @@ def test_sweep_options_reach_the_runner_for_the_command_only(monkeypatch, capsys
         monkeypatch.delenv(name, raising=False)
     argv = ["check", "dmf-lambda-threshold", "--dask", "tcp://scheduler:8786", "--store", str(tmp_path), "--progress"]
     assert cli.main(argv) == 0
-    assert seen == {sweep.DASK_ENV: "tcp://scheduler:8786", sweep.STORE_ENV: str(tmp_path), sweep.PROGRESS_ENV: "1",
+    assert seen == {sweep.DASK_ENV: "tcp://scheduler:8786", sweep.STORE_ENV: str(tmp_path.resolve()), sweep.PROGRESS_ENV: "1",
                     "scale": "small"}
     assert "[1/1] dmf-lambda-threshold at small scale; sweep results kept in" in capsys.readouterr().err
     assert all(name not in os.environ for name in (sweep.DASK_ENV, sweep.STORE_ENV, sweep.PROGRESS_ENV))
 
     assert cli.main(["check", "dmf-lambda-threshold", "--scale", "paper"]) == 0  # paper: progress and a store by default
-    assert seen == {sweep.DASK_ENV: None, sweep.STORE_ENV: str(cli.DEFAULT_PAPER_STORE), sweep.PROGRESS_ENV: "1",
+    assert seen == {sweep.DASK_ENV: None, sweep.STORE_ENV: str(cli.default_paper_store().resolve()), sweep.PROGRESS_ENV: "1",
                     "scale": "paper"}
     capsys.readouterr()
     assert cli.main(["check", "dmf-lambda-threshold"]) == 0  # small: neither
-    assert seen == {sweep.DASK_ENV: None, sweep.STORE_ENV: None, sweep.PROGRESS_ENV: "0", "scale": "small"}
+    assert seen == {sweep.DASK_ENV: None, sweep.STORE_ENV: None, sweep.PROGRESS_ENV: None, "scale": "small"}
     assert capsys.readouterr().err == ""

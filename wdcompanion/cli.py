@@ -7,7 +7,7 @@ Claims whose experiments are grids run them through :func:`wdcompanion.sweep.run
 hands them its options through the environment variables the runner reads (for the duration of the
 command only): ``--dask ADDRESS`` (``$WDC_DASK``: run on that Dask cluster), ``--store DIR``
 (``$WDC_SWEEP_STORE``: keep each finished run there, so a rerun resumes; at paper scale the default is
-:data:`DEFAULT_PAPER_STORE`) and ``--progress`` (``$WDC_PROGRESS``: progress bars on stderr; the
+:func:`default_paper_store`) and ``--progress`` (``$WDC_PROGRESS``: progress bars on stderr; the
 default at paper scale).
 """
 
@@ -23,10 +23,17 @@ from pathlib import Path
 
 from . import claims, sweep
 
-__all__ = ["main", "DEFAULT_PAPER_STORE"]
+__all__ = ["main", "default_paper_store"]
 
-DEFAULT_PAPER_STORE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wdcompanion" / "sweeps"
-"""Where ``wdc check --scale paper`` keeps finished sweep runs unless ``--store`` or ``$WDC_SWEEP_STORE`` says otherwise."""
+
+def default_paper_store() -> Path:
+    """Where ``wdc check --scale paper`` keeps finished sweep runs unless ``--store`` or ``$WDC_SWEEP_STORE`` says otherwise.
+
+    ``$XDG_CACHE_HOME/wdcompanion/sweeps`` (an absolute ``XDG_CACHE_HOME`` only, as the XDG specification
+    asks), else ``~/.cache/wdcompanion/sweeps``.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(cache) if Path(cache).is_absolute() else Path.home() / ".cache") / "wdcompanion" / "sweeps"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -43,7 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dask", metavar="ADDRESS", help="run sweeps on this Dask scheduler (tcp://host:8786; "
                        "default: $WDC_DASK, else local processes); needs wdcompanion[cluster]")
     check.add_argument("--store", type=Path, metavar="DIR", help="keep finished sweep runs in DIR and reuse them "
-                       f"(default: $WDC_SWEEP_STORE; at paper scale {DEFAULT_PAPER_STORE})")
+                       "(default: $WDC_SWEEP_STORE; at paper scale ~/.cache/wdcompanion/sweeps)")
     check.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bars on stderr (default: on at paper scale)")
     return parser
@@ -62,9 +69,10 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     unknown = [i for i in ids if i not in claims.CLAIMS]
     if unknown:
         parser.error(f"unknown claim id(s): {', '.join(unknown)}; known: {', '.join(claims.CLAIMS)}")
-    progress = args.progress if args.progress is not None else args.scale == "paper"
-    store = args.store or os.environ.get(sweep.STORE_ENV) or (DEFAULT_PAPER_STORE if args.scale == "paper" else None)
-    settings = {sweep.DASK_ENV: args.dask, sweep.STORE_ENV: store and str(store), sweep.PROGRESS_ENV: "1" if progress else "0"}
+    progress = args.progress if args.progress is not None else (True if args.scale == "paper" else None)  # None: as set
+    store = args.store or os.environ.get(sweep.STORE_ENV) or (default_paper_store() if args.scale == "paper" else None)
+    settings = {sweep.DASK_ENV: args.dask, sweep.STORE_ENV: store and str(Path(store).resolve()),
+                sweep.PROGRESS_ENV: None if progress is None else ("1" if progress else "0")}
     with _environment(settings):
         verdicts = []
         for i, claim_id in enumerate(ids, 1):

@@ -9,8 +9,10 @@ r"""Small networks with normalization, and generated data (nothing is downloaded
   ``"batch"``, ``"layer"``, ``"layer+ws"`` (LayerNorm after WS linears) or ``"none"``.
 * :func:`cnn`: a small convolutional network with BatchNorm (every filter scale-invariant).
 * :func:`resnet`: a ResNet-style CNN (basic residual blocks, BatchNorm after every convolution),
-  and :func:`teacher_images` to feed it.
-* :func:`train_classifier`: mini-batch training with a given optimizer, recording gradient norms.
+  and :func:`teacher_images` to feed it; :func:`resnet1d`, the same for 1-D signals (MNIST-1D,
+  :func:`wdcompanion.data.mnist1d`).
+* :func:`train_classifier`: mini-batch training with a given optimizer, recording gradient norms;
+  :func:`held_out_accuracy` on held-out data.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from torch import nn
 
 from ._validation import check_count
 
-__all__ = ["NORMS", "teacher_data", "teacher_images", "WSLinear", "mlp", "cnn", "resnet", "TrainingRun", "train_classifier"]
+__all__ = ["NORMS", "teacher_data", "teacher_images", "WSLinear", "mlp", "cnn", "resnet", "resnet1d", "TrainingRun",
+           "train_classifier", "held_out_accuracy"]
 
 NORMS = ("batch", "layer", "layer+ws", "none")
 
@@ -45,6 +48,7 @@ class WSLinear(nn.Linear):
     """Linear layer whose rows are centred and normalized in the forward pass (Weight Standardization)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r"""``x`` times the standardized rows :math:`(w - \bar w)/\lVert w - \bar w\rVert`, plus the bias."""
         centred = self.weight - self.weight.mean(dim=1, keepdim=True)
         standardized = centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return nn.functional.linear(x, standardized, self.bias)
@@ -99,19 +103,22 @@ def teacher_images(n_samples: int, channels: int = 3, size: int = 16, classes: i
     return x.view(-1, channels, size, size), y
 
 
-class _BasicBlock(nn.Module):
-    """``conv3x3 -> BN -> ReLU -> conv3x3 -> BN`` plus the input (a 1x1 conv + BN when the shape changes), then ReLU."""
+_CONV = {1: (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d), 2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d)}
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int):
+
+class _BasicBlock(nn.Module):
+    """``conv3 -> BN -> ReLU -> conv3 -> BN`` plus the input (a 1-wide conv + BN when the shape changes), then ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, dims: int = 2):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
+        conv, norm, _ = _CONV[dims]
+        self.conv1 = conv(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = norm(out_channels)
+        self.conv2 = conv(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = norm(out_channels)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(conv(in_channels, out_channels, 1, stride=stride, bias=False), norm(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -119,23 +126,39 @@ class _BasicBlock(nn.Module):
 
 
 def resnet(in_channels: int, widths: Sequence[int] = (16, 32, 64), blocks: int = 1, classes: int = 10,
-           seed: int = 0) -> nn.Sequential:
-    """A ResNet-style CNN: a 3x3 stem, ``blocks`` basic residual blocks per stage (stride 2 between stages), pooling.
+           seed: int = 0, dims: int = 2) -> nn.Sequential:
+    """A ResNet-style CNN: a width-3 stem, ``blocks`` basic residual blocks per stage (stride 2 between stages), pooling.
 
-    Every convolution is followed by BatchNorm, so every filter is scale-invariant; the read-out is linear.
+    ``dims=2`` for images ``(n, channels, height, width)``, ``dims=1`` for signals ``(n, channels, length)``
+    (:func:`resnet1d`). Every convolution is followed by BatchNorm, so every filter is scale-invariant;
+    the read-out is linear.
     """
+    if dims not in _CONV:
+        raise ValueError(f"dims must be 1 or 2, got {dims!r}")
+    conv, norm, pool = _CONV[dims]
     widths = [check_count(w, "widths") for w in widths]
     blocks = check_count(blocks, "blocks")
     torch.manual_seed(check_count(seed, "seed", minimum=0))
-    layers: list[nn.Module] = [nn.Conv2d(check_count(in_channels, "in_channels"), widths[0], 3, padding=1, bias=False),
-                               nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    layers: list[nn.Module] = [conv(check_count(in_channels, "in_channels"), widths[0], 3, padding=1, bias=False),
+                               norm(widths[0]), nn.ReLU()]
     previous = widths[0]
     for stage, width in enumerate(widths):
         for block in range(blocks):
-            layers.append(_BasicBlock(previous, width, stride=2 if stage > 0 and block == 0 else 1))
+            layers.append(_BasicBlock(previous, width, stride=2 if stage > 0 and block == 0 else 1, dims=dims))
             previous = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(previous, check_count(classes, "classes"))]
+    layers += [pool(1), nn.Flatten(), nn.Linear(previous, check_count(classes, "classes"))]
     return nn.Sequential(*layers)
+
+
+def resnet1d(length: int, widths: Sequence[int] = (16, 32, 64), blocks: int = 1, classes: int = 10,
+             seed: int = 0) -> nn.Sequential:
+    """:func:`resnet` with ``dims=1`` for inputs ``(n, length)`` (one channel; MNIST-1D: ``length = 40``).
+
+    The first module reshapes ``(n, length)`` to ``(n, 1, length)``; parameter names are those of
+    :func:`resnet` shifted by one (``1.weight`` is the stem), and ``model[-1]`` is the read-out.
+    """
+    body = resnet(1, widths, blocks, classes, seed, dims=1)
+    return nn.Sequential(nn.Unflatten(1, (1, check_count(length, "length"))), *body)
 
 
 @dataclass
@@ -172,3 +195,12 @@ def train_classifier(model: nn.Module, optimizer: torch.optim.Optimizer, x: torc
     with torch.no_grad():
         accuracy = (model(x).argmax(1) == y).float().mean().item()
     return TrainingRun(np.array(losses), {k: np.array(v) for k, v in grads.items()}, accuracy)
+
+
+def held_out_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The fraction of ``x`` that ``model`` (in eval mode, no gradients) classifies as ``y``."""
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y must have the same, non-zero length, got {len(x)} and {len(y)}")
+    model.eval()
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()

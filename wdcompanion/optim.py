@@ -65,6 +65,13 @@ class Lion(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        r"""One Lion step of every parameter with a gradient, in place; returns the loss of ``closure`` (or ``None``).
+
+        With gradient :math:`g`, momentum :math:`m`, learning rate :math:`\eta` and weight decay :math:`\lambda`:
+        :math:`w \leftarrow (1 - \eta\lambda)\,w - \eta\,\operatorname{sign}(\beta_1 m + (1 - \beta_1) g)`, then
+        :math:`m \leftarrow \beta_2 m + (1 - \beta_2) g`. ``closure``, when given, is re-evaluated with gradients
+        enabled, as in ``torch.optim``.
+        """
         loss = _evaluate(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
@@ -624,7 +631,7 @@ def _readout_prefixes(model: torch.nn.Module, readout: Any) -> list[str]:
 
 def param_groups(model: torch.nn.Module, weight_decay: float, *,
                  readout: str | torch.nn.Module | Sequence[str | torch.nn.Module] | None) -> list[dict]:
-    r"""Parameter groups with the decay grouping of the paper's experiments, for any ``nn.Module``.
+    r"""Parameter groups with the decay grouping of the paper's experiments (as its official code sets them up), for any ``nn.Module``.
 
     As in timm, nanoGPT and fairseq: every parameter with ``ndim <= 1`` (gains, biases, BatchNorm and
     LayerNorm parameters) and every parameter whose name ends in ``bias`` goes into a group with

@@ -600,50 +600,33 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Run ``fn`` once per setting and return the table of settings and results (see the module docstring).
 
-    Parameters:
-
-    fn
-        A module-level function. Called as ``fn(**setting)`` for mapping settings, or ``fn(setting)`` for
+    :param fn: A module-level function. Called as ``fn(**setting)`` for mapping settings, or ``fn(setting)`` for
         frozen dataclass settings; returns a mapping of result fields to bool, int, float or str
         (NumPy scalars are accepted). It must seed itself from its setting: the runner passes nothing else.
-    settings
-        Mappings (all of them), or instances of one frozen dataclass; JSON-serialisable, no two alike.
-    store
-        A folder for results (created if missing): finished runs are stored as they finish and reused by
+    :param settings: Mappings (all of them), or instances of one frozen dataclass; JSON-serialisable, no two alike.
+    :param store: A folder for results (created if missing): finished runs are stored as they finish and reused by
         a later call with the same function, setting and fingerprint. ``None``: nothing is stored.
-    executor
-        ``"local"`` (processes on this machine), ``"serial"`` (this process), a
+    :param executor: ``"local"`` (processes on this machine), ``"serial"`` (this process), a
         ``concurrent.futures.Executor`` (not shut down), or a ``distributed.Client``. ``None``
         (default): the Dask cluster named by ``dask`` or ``$WDC_DASK`` if any, else ``"local"``.
-    dask
-        A Dask scheduler address (``"tcp://host:8786"``: a client is opened and closed here) or a
+    :param dask: A Dask scheduler address (``"tcp://host:8786"``: a client is opened and closed here) or a
         ``distributed.Client``. Not together with ``executor``.
-    workers
-        Number of local processes (``executor="local"`` only; default: the cores this process may use).
+    :param workers: Number of local processes (``executor="local"`` only; default: the cores this process may use).
         Never more are started than there are runs to do.
-    fingerprint
-        The library version results belong to (default: the library fingerprint of ``wdcompanion._fingerprint``,
-        computed once per call). With the default, each run's worker reports its own library fingerprint,
+    :param fingerprint: The library version results belong to (default: the library fingerprint of
+        ``wdcompanion._fingerprint``, computed once per call). With the default, each run's worker reports its own library fingerprint,
         and a worker running other code fails the sweep instead of storing under the wrong key.
-    progress
-        Show a tqdm progress bar with an ETA on stderr. ``None`` (default): only where ``$WDC_PROGRESS`` is
-        ``1`` (never in a notebook's stored outputs unless someone sets it there).
+    :param progress: Show a tqdm progress bar with an ETA on stderr. ``None`` (default): only where
+        ``$WDC_PROGRESS`` is ``1`` (never in a notebook's stored outputs unless someone sets it there).
 
-    Returns:
+    :returns: A ``pandas.DataFrame``: one row per setting, in the given order: the setting's fields (values as
+        given), then the result fields (a field a run did not return is missing, NaN).
 
-    pandas.DataFrame
-        One row per setting, in the given order: the setting's fields (values as given), then the
-        result fields (a field a run did not return is missing, NaN).
-
-    Raises:
-
-    TypeError, ValueError
-        Before any run, for bad arguments or settings (naming the setting and field).
-    SweepError
-        When a run raises (or its process dies, or it returns something other than result fields):
-        runs not yet started are cancelled, those already running in a local pool finish and are
-        stored (a Dask cluster may cancel them too); the run's exception is the cause. Calling again
-        resumes.
+    Raises ``TypeError`` or ``ValueError`` before any run, for bad arguments or settings (naming the setting
+    and field).
+    Raises :class:`SweepError` when a run raises (or its process dies, or it returns something other than
+    result fields): runs not yet started are cancelled, those already running in a local pool finish and are
+    stored (a Dask cluster may cancel them too); the run's exception is the cause. Calling again resumes.
     """
     function = _function_name(fn)
     if fingerprint is not None and (not isinstance(fingerprint, str) or not fingerprint):

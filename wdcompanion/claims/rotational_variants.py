@@ -178,7 +178,9 @@ def warmup_run(*, optimizer: str, lr: float, warmup: bool, seed: int, weight_dec
 
 
 def sweep_settings(scale: dict) -> tuple[list[dict], list[dict]]:
-    """The settings of :func:`warmup_run` for the warmup sweep and for the Adam + L2 grid at one scale."""
+    """The settings of :func:`warmup_run` for the warmup sweep and for the Adam + L2 grid, from a scale's settings dict."""
+    if not isinstance(scale, dict):
+        raise TypeError(f"scale must be a dict of settings such as _SCALE['small'], got {type(scale).__name__}")
     common = dict(steps=scale["sweep_steps"], samples=scale["samples"], widths=list(scale["widths"]))
     sweep = [dict(optimizer=kind, lr=lr, warmup=warmup, seed=seed, weight_decay=NET_WD, **common)
              for kind in ("AdamW", "RV-AdamW") for lr in scale["lrs"] for warmup in (True, False) for seed in scale["seeds"]]

@@ -1,0 +1,37 @@
+"""Every network the claims train gets its optimizer's groups from ``optim.param_groups`` (the paper's grouping)."""
+
+import functools
+
+import torch
+
+from wdcompanion import nets
+from wdcompanion.claims import balanced_rotation, rotational_variants
+from wdcompanion.sweep import run_sweep
+
+_TINY_BR = dict(neurons=8, steps=200, net_steps=10, widths=(8, 8))
+_TINY_RV = dict(steps=120, neurons=4, net_steps=10, widths=(8,), samples=64, sweep_steps=5, lrs=(0.01,), seeds=(0,),
+                grid_lrs=(0.01,))
+
+
+def test_every_training_decays_exactly_the_weights_through_the_one_helper(monkeypatch):
+    trained = []
+    real_train = nets.train_classifier
+
+    def checking_train(model, optimizer, *args, **kwargs):
+        for group in optimizer.param_groups:
+            assert "param_names" in group, "groups not made by wdcompanion.optim.param_groups"
+            for name, p in zip(group["param_names"], group["params"], strict=True):
+                assert (group["weight_decay"] == 0) == (p.ndim <= 1 or name.endswith("bias")), (type(optimizer).__name__, name)
+        trained.append(type(optimizer).__name__)
+        return real_train(model, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(nets, "train_classifier", checking_train)
+    monkeypatch.setitem(balanced_rotation._SCALE, "small", _TINY_BR)
+    monkeypatch.setitem(rotational_variants._SCALE, "small", _TINY_RV)
+    monkeypatch.setattr(rotational_variants, "run_sweep", functools.partial(run_sweep, executor="serial"))  # patch visible
+    torch.manual_seed(0)
+    balanced_rotation.run("small")
+    balanced_rotation.train_resnet("ResNet", "adamw", dict(widths=(4,), blocks=1, steps=2), balanced_rotation.BalancedRotationResult(None))
+    rotational_variants.run("small")
+    assert trained.count("AdamW") >= 4 and {"SGD", "Adam", "RotationalWrapper"} <= set(trained)
+    assert len(trained) == 5 + 1 + 1 + 2 * 2 + 4 - 1  # MLPs, ResNet, RV network, warmup sweep, grid (its AdamW run is in the sweep)
