@@ -2,8 +2,8 @@
 
 Usage: ``python scripts/notebooks.py execute|bench [NOTEBOOK ...]`` (default: every chapter).
 Each chapter runs in a fresh kernel with its own directory as the working directory, as in the
-book build. ``bench`` also runs the library's benchmarks (``scripts/bench_library.py``) and the sweep
-benchmark (``scripts/bench_sweep.py``), times the
+book build. ``bench`` also runs the library's benchmarks (``scripts/bench_library.py``), the sweep
+benchmark (``scripts/bench_sweep.py``) and the spectrum benchmark (``scripts/bench_spectrum.py``), times the
 book build from clean and with a warm cache, and writes all of it to
 ``book/_generated/benchmarks.md``, which the book's performance page includes.
 """
@@ -64,7 +64,7 @@ def time_book_build() -> tuple[float, float]:
 
 
 def write_report(rows: list[tuple[str, Path, float]], library: list[str], build: tuple[float, float],
-                 sweeps: list[str]) -> None:
+                 sweeps: list[str], spectrum: list[str]) -> None:
     import torch
 
     lines = [
@@ -105,6 +105,15 @@ def write_report(rows: list[tuple[str, Path, float]], library: list[str], build:
         *sweeps,
         "```",
         "",
+        "## The exact Hessian spectrum",
+        "",
+        "Printed by `scripts/bench_spectrum.py`: `curvature.minimizer_spectrum` against a dense Hessian with",
+        "`eigvalsh` and against Lanczos for the top eigenvalue, as the model grows (see its docstring):",
+        "",
+        "```text",
+        *spectrum,
+        "```",
+        "",
     ]
     GENERATED.parent.mkdir(parents=True, exist_ok=True)
     GENERATED.write_text("\n".join(lines))
@@ -135,9 +144,13 @@ def main() -> int:
     sweeps = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_sweep.py")], check=True, capture_output=True,
                             text=True).stdout
     print(sweeps, end="")
+    spectrum = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_spectrum.py")], check=True, capture_output=True,
+                              text=True).stdout
+    print(spectrum, end="")
     build = time_book_build()
     print(f"book build: {build[0]:.1f} s from clean, {build[1]:.1f} s with the cache")
-    write_report(rows, library, build, [line.replace(" | ", "\n  ") for line in sweeps.splitlines() if line.strip()])
+    write_report(rows, library, build, [line.replace(" | ", "\n  ") for line in sweeps.splitlines() if line.strip()],
+                 spectrum.splitlines())
     return 0
 
 
