@@ -191,10 +191,7 @@ def train_classifier(model: nn.Module, optimizer: torch.optim.Optimizer, x: torc
         if on_step is not None:
             on_step(step)
         losses.append(loss.item())
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(x).argmax(1) == y).float().mean().item()
-    return TrainingRun(np.array(losses), {k: np.array(v) for k, v in grads.items()}, accuracy)
+    return TrainingRun(np.array(losses), {k: np.array(v) for k, v in grads.items()}, held_out_accuracy(model, x, y))
 
 
 def held_out_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
