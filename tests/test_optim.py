@@ -141,6 +141,46 @@ def test_fast_step_equals_the_per_neuron_reference(inner, kwargs):
     assert torch.equal(fast_model[6].weight, ref_model[6].weight)  # lr = 0: not at all
 
 
+def _wrapped_adam_l2_by_hand(w0, grads, *, lr, weight_decay, betas, eps, shared_first_moment=False):
+    r"""The paper's wrapped Adam + L2 for one matrix, written out: :math:`m_g` of :math:`g`, :math:`m_\lambda` of
+    :math:`\lambda w`, one :math:`v` of :math:`(g + \lambda w)^2`, each row rotated along
+    :math:`\hat m_g/(\sqrt{\hat v} + \epsilon)` at AdamW's target angle (``shared_first_moment``: one :math:`m` of
+    :math:`g + \lambda w`, the planted deviation)."""
+    b1, b2 = betas
+    w = w0 - w0.mean(dim=1, keepdim=True)
+    w = w * (w0.norm(dim=1, keepdim=True) / w.norm(dim=1, keepdim=True))
+    norm, nu = w.norm(dim=1), torch.zeros(w.shape[0], dtype=w.dtype)
+    m_g, m_l2, v = torch.zeros_like(w), torch.zeros_like(w), torch.zeros_like(w)
+    angle = rotation_target("adamw", lr, weight_decay, betas=betas)
+    for t, g in enumerate(grads, start=1):
+        l2 = weight_decay * w
+        m_g = b1 * m_g + (1 - b1) * (g + l2 if shared_first_moment else g)
+        m_l2 = b1 * m_l2 + (1 - b1) * l2
+        v = b2 * v + (1 - b2) * (g + l2) ** 2
+        u = (m_g / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+        rows = [rotate_neuron(w[r], u[r], norm=norm[r], update_sq_avg=nu[r], step=t, angle=angle) for r in range(len(w))]
+        w, nu = torch.stack([row for row, _ in rows]), torch.stack([avg for _, avg in rows])
+    return w
+
+
+@pytest.mark.parametrize("shared_first_moment", [False, True])
+def test_wrapped_adam_l2_keeps_separate_first_moments_of_gradient_and_l2_term(shared_first_moment):
+    gen = torch.Generator().manual_seed(7)
+    w0 = torch.randn(5, 24, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(5, 24, generator=gen, dtype=torch.float64) * 0.01 for _ in range(20)]  # lambda w comparable
+    hyper = dict(lr=0.01, weight_decay=0.5, betas=(0.9, 0.999), eps=1e-8)
+    w = torch.nn.Parameter(w0.clone())
+    optimizer = RotationalWrapper([w], "adam", target="adamw", **hyper)
+    for g in grads:
+        w.grad = g.clone()
+        optimizer.step()
+    expected = _wrapped_adam_l2_by_hand(w0, grads, shared_first_moment=shared_first_moment, **hyper)
+    close = torch.allclose(w.detach(), expected, rtol=0, atol=1e-10)
+    assert close != shared_first_moment  # the paper's algorithm matches; one shared first moment does not
+    state = optimizer.inner_state(w)  # plain Adam + L2's moments: m = m_g + m_lambda
+    assert set(optimizer.state[w]) == {"step", "norm", "update_sq_avg", "l2_avg"} and state["exp_avg"].shape == w.shape
+
+
 def test_rotate_neuron_rotates_by_the_target_angle_at_fixed_norm():
     gen = torch.Generator().manual_seed(0)
     w = torch.randn(50, generator=gen, dtype=torch.float64)

@@ -104,7 +104,7 @@ def test_dashboard_verdict_is_partial_exactly_where_the_registry_declares_a_cave
         assert [p.part for p in row.parts] == [c.part for c in declared]
         assert row.paper_scale.status == "not run"
     variants = next(r for r in rows if r.claim_id == "req-rotational-variants")
-    assert {p.kind for p in variants.parts} == {"reported only", "contradicted"}
+    assert {p.kind for p in variants.parts} == {"reported only"}
     assert all(p.reason.endswith(".") for p in variants.parts)
 
 

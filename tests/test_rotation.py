@@ -173,3 +173,21 @@ def test_tracker_on_conv_filters():
     assert tracker.angles("0.weight").shape == (3, 4) and tracker.angles("3.weight").shape == (3, 6)
     with pytest.raises(ValueError, match="norm"):
         nets.cnn(3, (4,), 10, norm="layer")
+
+
+def test_tracker_whole_tensor_angle_is_the_angle_between_flattened_tensors_not_a_mean_of_neuron_angles():
+    # two rows of equal norm rotated by 0.1 and 0.3 rad in their own planes: cos(tensor angle) = mean of the cosines
+    w = torch.nn.Parameter(torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]], dtype=torch.float64))
+    model = torch.nn.Module()
+    model.w = w
+    optimizer = torch.optim.SGD([w], lr=1.0)
+    tracker = rotation.RotationTracker(model, optimizer)
+    target = torch.tensor([[math.cos(0.1), math.sin(0.1), 0.0, 0.0], [0.0, 0.0, math.cos(0.3), math.sin(0.3)]],
+                          dtype=torch.float64)
+    w.grad = w.detach() - target  # one SGD step at lr 1 lands on target
+    optimizer.step()
+    np.testing.assert_allclose(tracker.angles("w")[0], [0.1, 0.3], rtol=1e-9)
+    expected = math.acos((math.cos(0.1) + math.cos(0.3)) / 2)
+    assert tracker.tensor_angles("w") == pytest.approx([expected], rel=1e-9)
+    assert abs(expected - 0.2) > 1e-3  # not the mean of the neuron angles
+    tracker.remove()

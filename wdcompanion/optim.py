@@ -215,11 +215,21 @@ class RotationalWrapper(torch.optim.Optimizer):
     zero-initialized shadows of its rotational parameters at ``lr = 1`` without weight decay, whose
     step is then exactly :math:`-u` whatever the schedule. The inner state therefore advances as the
     plain inner optimizer's would, except that the radial weight-decay term of a rotational
-    parameter stays out of SGD's momentum (as in the paper); for Adam + L2 the term
-    :math:`\lambda w` is added to the shadow's gradient and enters both moments. :meth:`inner_state`
-    returns a parameter's inner state. ``self.state[p]`` holds the wrapper's own state of a
-    rotational ``p``: ``step``, ``norm`` (:math:`n` per neuron) and ``update_sq_avg`` (:math:`\nu`
-    per neuron).
+    parameter stays out of SGD's momentum (as in the paper). :meth:`inner_state` returns a
+    parameter's inner state. ``self.state[p]`` holds the wrapper's own state of a rotational ``p``:
+    ``step``, ``norm`` (:math:`n` per neuron) and ``update_sq_avg`` (:math:`\nu` per neuron).
+
+    **Wrapped Adam + L2** (``inner="adam"``), as the paper's code runs it: separate first moments of
+    the gradient and of the L2 term, one second moment of their sum. The inner Adam steps the shadow
+    on :math:`g + \lambda w`, so its state is plain Adam + L2's (first moment :math:`m`, second
+    :math:`v`); the wrapper also keeps :math:`m_\lambda \leftarrow \beta_1 m_\lambda + (1-\beta_1)\lambda w`
+    (``self.state[p]["l2_avg"]``) and rotates along the gradient's part alone,
+
+    .. math::
+
+        u = \frac{(m - m_\lambda)/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)} + \epsilon},
+
+    since :math:`m - m_\lambda` is the first moment of :math:`g` (the averages are linear).
 
     **Checkpoints.** :meth:`state_dict` nests the inner optimizer's. Resuming reproduces the
     uninterrupted run bit for bit in either order: ``model.load_state_dict``, then the wrapper's
@@ -442,9 +452,26 @@ class RotationalWrapper(torch.optim.Optimizer):
         if rotating:
             torch._foreach_zero_([shadow for _, shadow, _ in rotating])
         self.inner.step()
-        for _, shadow, _ in rotating:
+        for p, shadow, group in rotating:
             shadow.grad = None
+            if self.inner_name == "adam":
+                self._drop_l2_moment(p, shadow, group)
         return rotating
+
+    def _drop_l2_moment(self, p: torch.Tensor, shadow: torch.Tensor, group: dict) -> None:
+        r"""Turn the shadow's Adam + L2 step :math:`-\hat m/(\sqrt{\hat v}+\epsilon)` into the gradient's alone.
+
+        Updates :math:`m_\lambda` with this step's :math:`\lambda w` and adds
+        :math:`\hat m_\lambda/(\sqrt{\hat v}+\epsilon)` to the shadow, with torch Adam's bias corrections
+        and placement of :math:`\epsilon` (see the class docstring).
+        """
+        beta1, beta2 = group["betas"]
+        inner = self.inner.state[shadow]
+        t = float(inner["step"])
+        l2_avg = self.state[p]["l2_avg"]
+        l2_avg.mul_(beta1).add_(p, alpha=(1 - beta1) * group["weight_decay"])
+        denom = inner["exp_avg_sq"].sqrt().div_(math.sqrt(1 - beta2 ** t)).add_(group["eps"])
+        shadow.addcdiv_(l2_avg, denom, value=1 / (1 - beta1 ** t))
 
     @torch.compiler.disable
     def _init_state(self, p: torch.Tensor, group: dict) -> None:
@@ -456,6 +483,8 @@ class RotationalWrapper(torch.optim.Optimizer):
         state["step"] = 0
         state["norm"] = torch.linalg.vector_norm(_rows(p.detach(), group["per_neuron"]), dim=1, keepdim=True)
         state["update_sq_avg"] = torch.zeros_like(state["norm"])
+        if self.inner_name == "adam":
+            state["l2_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:

@@ -150,9 +150,11 @@ class RotationTracker:
     Uses ``torch.optim.Optimizer.register_step_pre_hook``/``register_step_post_hook``, so training is
     unchanged. Every parameter with at least two dimensions is tracked (or those named in
     ``names``). Every ``interval`` steps one record is kept: the step index (:attr:`recorded_steps`),
-    and per neuron the norm after the step (:meth:`norms`) and the angular update (:meth:`angles`).
-    With ``center_rows=True`` each row is centred first: under Weight Standardization the
-    scale-invariant neuron is :math:`w - \bar w`.
+    per neuron the norm after the step (:meth:`norms`) and the angular update (:meth:`angles`), and
+    the whole tensor's angular update (:meth:`tensor_angles`: the angle between the flattened tensors
+    before and after the step, as the paper's logger measures it, not a mean of neuron angles). No
+    neuron is left out. With ``center_rows=True`` each row is centred first: under Weight
+    Standardization the scale-invariant neuron is :math:`w - \bar w`.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, interval: int = 1,
@@ -172,6 +174,7 @@ class RotationTracker:
         self._steps: list[int] = []
         self._norms = {n: _GrowingRows() for n in wanted}
         self._angles = {n: _GrowingRows() for n in wanted}
+        self._tensor_angles = {n: _GrowingRows() for n in wanted}
         self.steps = 0
         self._before: dict[str, torch.Tensor] = {}
         self._handles = [optimizer.register_step_pre_hook(self._pre), optimizer.register_step_post_hook(self._post)]
@@ -190,6 +193,7 @@ class RotationTracker:
                 rows = self._view(n, p)
                 self._norms[n].append(rows.norm(dim=1))
                 self._angles[n].append(angular_update(self._before[n], rows))
+                self._tensor_angles[n].append(angular_update(self._before[n].reshape(-1), rows.reshape(-1)))
             self._steps.append(self.steps)
             self._before = {}
         self.steps += 1
@@ -207,6 +211,10 @@ class RotationTracker:
     def angles(self, name: str) -> np.ndarray:
         """Angular updates of parameter ``name``: array ``(records, neurons)``."""
         return self._angles[self._tracked(name)].numpy()
+
+    def tensor_angles(self, name: str) -> np.ndarray:
+        """Angular updates of parameter ``name`` as one flattened vector (rows centred if ``center_rows``): ``(records,)``."""
+        return self._tensor_angles[self._tracked(name)].numpy()[:, 0] if self._steps else np.zeros(0)
 
     def norms(self, name: str) -> np.ndarray:
         """Per-neuron norms of parameter ``name`` after each recorded step: ``(records, neurons)``."""

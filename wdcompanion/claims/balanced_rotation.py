@@ -12,7 +12,8 @@ Measured here:
 2. MLPs trained on MNIST-1D (:func:`wdcompanion.data.mnist1d`) to steady state, with the paper's
    parameter grouping (:func:`wdcompanion.optim.param_groups`: gains and biases not decayed) and a
    per-neuron :class:`~wdcompanion.rotation.RotationTracker`: with BatchNorm, AdamW's and SGDM's
-   per-layer angular updates against :math:`\hat\eta_r` and their spread across layers, their
+   per-layer angular updates (per neuron, and of the whole flattened tensor as the paper's logger
+   measures them) against :math:`\hat\eta_r` and their spread across layers, their
    per-layer norms against the equilibrium norm, and Adam + L2's per-layer update against its
    prediction computed from the measured gradient norms; with LayerNorm + Weight Standardization,
    every neuron's angular update against its layer's (with LayerNorm alone, no per-neuron
@@ -56,6 +57,7 @@ class BalancedRotationResult:
     verdict: Verdict
     synthetic: dict = field(default_factory=dict)  # optimizer -> list of (C, sigma, measured, predicted)
     layers: dict = field(default_factory=dict)  # run label -> {layer: per-neuron mean angles}
+    tensor_angles: dict = field(default_factory=dict)  # run label -> {layer: mean angle of the whole flattened tensor}
     norms: dict = field(default_factory=dict)  # run label -> {layer: per-neuron mean norms}
     layer_predictions: dict = field(default_factory=dict)  # run label -> {layer: predicted angle}
     norm_predictions: dict = field(default_factory=dict)  # run label -> {layer: predicted norm per neuron}
@@ -99,6 +101,7 @@ def _record(label, tracker, names, run, result) -> slice:
     tracker.remove()
     late = slice(len(tracker.recorded_steps) // 2, None)
     result.layers[label] = {name: tracker.angles(name)[late].mean(0) for name in names}
+    result.tensor_angles[label] = {name: float(tracker.tensor_angles(name)[late].mean()) for name in names}
     result.norms[label] = {name: tracker.norms(name)[late].mean(0) for name in names}
     result.curves[label] = {name: (tracker.recorded_steps, tracker.angles(name).mean(1))
                             for name in names}
@@ -208,6 +211,8 @@ def resnet_comparisons(result, convs) -> list[Comparison]:
         compare("ResNet + BatchNorm, AdamW: per-conv-layer angular update vs sqrt(2 lr wd (1-b1)/(1+b1))", adamw, target, 0.15, "rel"),
         compare("ResNet + BatchNorm, AdamW: max/min of the per-conv-layer angular updates vs 1 (balanced across layers)",
                 [max(adamw) / min(adamw)], 1.0, 0.10, "rel"),
+        compare("ResNet + BatchNorm, AdamW: per-conv-layer angle of the whole flattened tensor vs the same prediction",
+                [result.tensor_angles[label][n] for n in convs], target, 0.15, "rel"),
     ]
 
 
@@ -299,6 +304,9 @@ def _network(scale, result) -> list[Comparison]:
                 "with each neuron's measured G, vs 1", sgdm_norms, 1.0, 0.10, "rel"),
         compare("MLP + BatchNorm, SGDM: max/min of the per-layer angular updates vs 1 (balanced across layers)",
                 [max(sgdm_layers) / min(sgdm_layers)], 1.0, 0.10, "rel"),
+        compare("MLP + BatchNorm, AdamW then SGDM: per-layer angle of the whole flattened tensor vs the same predictions",
+                [result.tensor_angles[label][n] for label in ("AdamW, BatchNorm", "SGDM, BatchNorm") for n in hidden],
+                [target] * len(hidden) + [sgdm_target] * len(hidden), 0.15, "rel"),
         compare("MLP + BatchNorm, Adam+L2: per layer, median over neurons of angular update / prediction from that "
                 "neuron's measured G, vs 1", l2_ratios, 1.0, 0.25, "rel"),
         compare("MLP + LayerNorm + WS, AdamW: per-layer angular update vs sqrt(2 lr wd (1-b1)/(1+b1))",
