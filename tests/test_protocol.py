@@ -159,7 +159,8 @@ def test_archived_runs_name_their_commit_and_whether_the_library_changed(tmp_pat
     (row,) = archived_rows(claims.CLAIMS, records, library_fingerprint())
     assert (row.claim_id, row.status, row.runtime, row.commit) == ("dmf-lambda-threshold", "pass", "72 min", "0123456789")
     assert row.library == "same library as this build"
-    assert archived_rows(claims.CLAIMS, records, "other")[0].library == "library changed since"
+    stale = archived_rows(claims.CLAIMS, records, "other")[0]
+    assert (stale.library, stale.status) == ("library changed since", "stale (passed)")
     assert archived_rows(claims.CLAIMS, {}, library_fingerprint()) == []
     assert row.notes == ""
     _paper_record(tmp_path, git_commit="0123456789abcdef", machine="m", notes=["part B not run", "seed 3"])

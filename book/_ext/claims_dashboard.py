@@ -234,7 +234,8 @@ def _fill_archive(doctree) -> None:
             code = f"commit {row.commit}; {row.library}"
             changed = _library_files_changed_since(row.commit) if row.library == "library changed since" else None
             if changed:  # name the files, so a reader can see whether the numerical code changed
-                code += " (" + ", ".join(changed) + ")"
+                shown = changed if len(changed) <= 4 else changed[:3] + [f"and {len(changed) - 3} more"]
+                code += " (" + ", ".join(shown) + ")"
             tr += _cell(f"{row.machine}, {row.recorded_at}", _detail(code), label="Computed by")
             body += tr
         content = [table]

@@ -157,7 +157,7 @@ class ArchivedRun:
     """One archived paper-scale verdict, as the claims page lists it."""
 
     claim_id: str
-    status: str  # "pass" or "fail"
+    status: str  # "pass" or "fail"; "stale (passed)" or "stale (failed)" when the library changed since
     compared: str  # the comparison closest to its tolerance
     error_vs_tolerance: str
     runtime: str
@@ -183,7 +183,9 @@ def archived_rows(
         seconds = float(record["runtime_s"])
         runtime = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
         same = record.get("library_fingerprint") == fingerprint
-        rows.append(ArchivedRun(claim_id, "pass" if record.get("status") == "pass" else "fail", compared, error,
+        passed = record.get("status") == "pass"
+        status = ("pass" if passed else "fail") if same else ("stale (passed)" if passed else "stale (failed)")
+        rows.append(ArchivedRun(claim_id, status, compared, error,
                                 runtime, str(record.get("recorded_at", "unknown"))[:10], str(record["machine"]),
                                 str(record["git_commit"])[:10],
                                 "same library as this build" if same else "library changed since",
