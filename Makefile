@@ -6,7 +6,7 @@ STAMP := $(VENV)/.wdc-installed
 RECORDS := $(CURDIR)/_build/verdicts
 JB := $(VENV)/bin/jupyter-book
 
-.PHONY: all book test notebooks bench unit nbval nbval-perturbed lint strict-book browser clean
+.PHONY: all book pdf pdf-check test notebooks bench unit nbval nbval-perturbed lint strict-book browser clean
 all: book
 
 # (Re)install only when the package metadata or the pinned versions change.
@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 unit: $(STAMP)
-	$(PY) -m pytest tests --ignore=tests/browser
+	$(PY) -m pytest tests --ignore=tests/browser --ignore=tests/pdf
 
 # After a build: the rendered pages in Debian's Chromium (skips, saying why, when there is none,
 # unless WDC_REQUIRE_BROWSER=1). Screenshots go to _build/screenshots.
@@ -47,7 +47,17 @@ strict-book: $(STAMP)
 	WDC_RECORD_DIR=$(RECORDS) $(JB) build . -W -n --keep-going
 	$(PY) scripts/check_dashboard.py
 
-test: lint unit nbval nbval-perturbed strict-book browser
+# The whole book as one PDF (XeLaTeX from TeX Live; see scripts/build_pdf.py), linked from the cite page.
+pdf: $(STAMP)
+	$(PY) scripts/guard_cache.py
+	WDC_RECORD_DIR=$(RECORDS) $(PY) scripts/build_pdf.py
+
+# In make test: the PDF and its test skip, saying why, without TeX Live (unless WDC_REQUIRE_PDF=1).
+pdf-check: $(STAMP)
+	WDC_RECORD_DIR=$(RECORDS) $(PY) scripts/build_pdf.py --optional
+	$(PY) -m pytest tests/pdf -rs
+
+test: lint unit nbval nbval-perturbed strict-book pdf-check browser
 
 notebooks: $(STAMP)
 	$(PY) scripts/notebooks.py execute

@@ -109,7 +109,8 @@ def _detail(text: str) -> nodes.inline:
 
 
 def _table(classes: str, headers: tuple[str, ...], widths: tuple[int, ...]) -> tuple[nodes.table, nodes.tbody]:
-    table = nodes.table(classes=[classes, "colwidths-given"])  # write the column widths
+    # "colwidths-given": write the column widths; "longtable": the PDF breaks the table across pages
+    table = nodes.table(classes=[classes, "colwidths-given", "longtable"])
     group = nodes.tgroup(cols=len(headers))
     table += group
     for width in widths:

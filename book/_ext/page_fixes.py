@@ -11,6 +11,9 @@
   (``"mystnb": {"image": {"alt": ...}}`` in the cell's metadata), which is kept. A page that pastes
   a figure from another page (``{glue}`` with ``:doc:``) wraps it in the ``image-alt`` directive,
   whose argument becomes the alt text of the images inside it.
+* For the PDF (``make pdf``): such a pasted figure's image is inserted after Sphinx collected the
+  page's images, so the LaTeX builder would not copy it and would point at a path that does not
+  exist; it is pointed at the same image file as collected for the page it comes from.
 """
 
 from __future__ import annotations
@@ -80,6 +83,18 @@ def alt_from_wrapper(app, doctree, docname) -> None:
         wrapper.replace_self(wrapper.children)
 
 
+def pasted_images_for_latex(app, doctree, docname) -> None:
+    """In LaTeX builds, point an image Sphinx did not collect at the collected file of the same name."""
+    if app.builder.format != "latex":
+        return
+    collected = {Path(uri).name: uri for uri in app.env.images}
+    for image in doctree.findall(nodes.image):
+        uri = image.get("uri", "")
+        if uri not in app.env.images and Path(uri).name in collected:
+            image["uri"] = collected[Path(uri).name]
+            image["candidates"] = {"*": image["uri"]}
+
+
 def add_static(app) -> None:
     app.config.html_static_path.append(str(STATIC))
 
@@ -91,5 +106,6 @@ def setup(app) -> dict[str, Any]:
     app.add_directive("image-alt", ImageAlt)
     app.connect("doctree-resolved", alt_from_wrapper, priority=400)
     app.connect("doctree-resolved", alt_from_caption)
+    app.connect("doctree-resolved", pasted_images_for_latex)
     app.connect("html-page-context", drop_repeated_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
