@@ -1,4 +1,4 @@
-"""Sweep benchmark: the same 16 short trainings three ways, one line of figures (to read, never assertions).
+"""Sweep benchmark: the same 16 short trainings five ways, one line of figures (to read, never assertions).
 
 1. ``executor="serial"``: one after another in this process, with one torch thread (one worker; with
    torch's default of one thread per core, on a loaded 2-core machine, such small kernels ran up to
@@ -16,7 +16,7 @@
    than 2 cores: compare the sweep's ratios with this one.
 
 Each training is a small MLP (16-64-64-1, Adam, full batch of 512 generated examples) seeded by its
-setting; the three tables are checked to be identical. Run: ``.venv/bin/python scripts/bench_sweep.py``
+setting; their tables are checked to be identical. Run: ``.venv/bin/python scripts/bench_sweep.py``
 (``--steps`` sets the length of each training).
 """
 
