@@ -54,6 +54,7 @@ pdf: $(STAMP)
 
 # In make test: the PDF and its test skip, saying why, without TeX Live (unless WDC_REQUIRE_PDF=1).
 pdf-check: $(STAMP)
+	$(PY) scripts/guard_cache.py
 	WDC_RECORD_DIR=$(RECORDS) $(PY) scripts/build_pdf.py --optional
 	$(PY) -m pytest tests/pdf -rs
 

@@ -1,9 +1,9 @@
 """Build the whole book as one PDF (``make pdf``): Jupyter Book's LaTeX builder with XeLaTeX.
 
-Needs ``xelatex`` and ``latexmk`` from TeX Live (Debian: ``apt-get install latexmk texlive-xetex
-texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf``); nothing is downloaded at build
-time. Chapters are executed as for the HTML book (Jupyter Book's execution cache, so after ``make
-book`` nothing runs again). The PDF is written to ``_build/pdf/_build/latex/book.pdf`` and copied to
+Needs ``xelatex`` and ``latexmk`` from TeX Live and the FreeFont fonts, from Debian's packages (the
+list is in ``.ci/run`` and README.md); nothing is downloaded at build time. Chapters are executed
+as for the HTML book (Jupyter Book's execution cache, so after ``make book`` nothing runs again).
+The PDF is written to ``_build/pdf/_build/latex/book.pdf`` and copied to
 ``_build/html/wdcompanion.pdf``, where the HTML book's citation page links to it.
 
 ``--optional`` (used by ``make test``): without TeX Live, say so and exit 0, unless
@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", ".", "--builder", "pdflatex", "--keep-going", "--path-output", str(OUTPUT)]
-    status = subprocess.run(command, cwd=ROOT).returncode
+    # nonstopmode: a LaTeX error ends the build with its log instead of waiting at TeX's prompt
+    env = dict(os.environ, LATEXOPTS="-interaction=nonstopmode -halt-on-error")
+    status = subprocess.run(command, cwd=ROOT, stdin=subprocess.DEVNULL, env=env).returncode
     if status != 0 or not BUILT.is_file():
         print(f"build_pdf: the LaTeX build failed (status {status}); see _build/pdf/_build/latex/book.log", file=sys.stderr)
         return status or 1

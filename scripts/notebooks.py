@@ -50,7 +50,7 @@ def title(notebook: nbformat.NotebookNode, path: Path) -> str:
 
 def time_book_build() -> tuple[float, float]:
     """Seconds for ``jupyter-book build .`` from clean (no cache, no HTML) and again with the cache."""
-    for stale in ("_build/.jupyter_cache", "_build/.doctrees", "_build/html", "_build/jupyter_execute"):
+    for stale in ("_build/.jupyter_cache", "_build/.doctrees", "_build/html", "_build/jupyter_execute", "_build/pdf"):
         shutil.rmtree(ROOT / stale, ignore_errors=True)
     env = dict(os.environ, WDC_RECORD_DIR=str(ROOT / "_build" / "verdicts"))
     builder = str(Path(sys.executable).with_name("jupyter-book"))

@@ -87,6 +87,9 @@ def train(data, kind: str, lr: float, warm: float, seed: int, steps: int, batch:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: search_warmup_regime.py CONFIG_JSON (see the module docstring)", file=sys.stderr)
+        return 2
     config = json.loads(argv[0])
     torch.set_num_threads(1)
     data, start = mnist1d(), time.perf_counter()

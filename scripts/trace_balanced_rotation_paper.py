@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from wdcompanion import nets, rotation
-from wdcompanion.claims.balanced_rotation import _SCALE, BETAS, LR, WD
+from wdcompanion.claims.balanced_rotation import BETAS, LR, WD
+
+EARLIER_SAMPLES, EARLIER_WIDTHS = 2**20, (512, 512, 512, 512)  # the earlier paper-scale setup (generated data)
 
 
 def main() -> None:
@@ -32,10 +34,9 @@ def main() -> None:
     if min(args.steps, args.every, args.window) < 1 or args.window > args.steps:
         parser.error("--steps, --every and --window must be positive, with --window <= --steps")
 
-    settings = _SCALE["paper"]
     torch.set_num_threads(2)
-    x, y = nets.teacher_data(settings["samples"], seed=0)
-    model = nets.mlp(x.shape[1], settings["widths"], 10, norm="batch", seed=1)
+    x, y = nets.teacher_data(EARLIER_SAMPLES, seed=0)
+    model = nets.mlp(x.shape[1], EARLIER_WIDTHS, 10, norm="batch", seed=1)
     params = dict(model.named_parameters())
     hidden = [f"{i}.weight" for i, m in enumerate(model) if isinstance(m, torch.nn.Linear)][:-1]
     gains = [f"{i}.weight" for i, m in enumerate(model) if isinstance(m, torch.nn.BatchNorm1d)]

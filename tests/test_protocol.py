@@ -161,6 +161,10 @@ def test_archived_runs_name_their_commit_and_whether_the_library_changed(tmp_pat
     assert row.library == "same library as this build"
     stale = archived_rows(claims.CLAIMS, records, "other")[0]
     assert (stale.library, stale.status) == ("library changed since", "stale (passed)")
+    _paper_record(tmp_path / "failed", git_commit="0123456789abcdef", machine="m", status="fail")
+    failed = archived_rows(claims.CLAIMS, claims.read_records(tmp_path / "failed"), "other")[0]
+    assert failed.status == "stale (failed)"
+    assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path / "failed"), library_fingerprint())[0].status == "fail"
     assert archived_rows(claims.CLAIMS, {}, library_fingerprint()) == []
     assert row.notes == ""
     _paper_record(tmp_path, git_commit="0123456789abcdef", machine="m", notes=["part B not run", "seed 3"])

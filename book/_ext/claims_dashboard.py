@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
 from wdcompanion.claims import CLAIMS, read_records
@@ -129,7 +130,11 @@ def _table(classes: str, headers: tuple[str, ...], widths: tuple[int, ...]) -> t
 def _fill(app, doctree, docname) -> None:
     _fill_dashboard(app, doctree, docname)
     _fill_archive(doctree)
-    _chapter_box(app, doctree, docname)
+    if app.builder.format == "latex":  # one resolved tree for the whole book: each page is a start_of_file node
+        for page in list(doctree.findall(addnodes.start_of_file)):
+            _chapter_box(app, page, page["docname"])
+    else:
+        _chapter_box(app, doctree, docname)
 
 
 def _rows():
@@ -153,8 +158,11 @@ def _chapter_box(app, doctree, docname) -> None:
     paper = row.paper_scale
     head += nodes.Text(f"Paper scale: {paper.status}" + (f", {paper.detail}" if paper.detail else "")
                        + (f" (runtime {paper.runtime})" if paper.runtime else "") + ". ")
-    head += nodes.reference("", "All claims", internal=True, refuri=app.builder.get_relative_uri(docname, "book/claims"))
-    head += nodes.Text(".")
+    if app.builder.format == "latex":
+        head += nodes.Text("All claims: the claims dashboard.")
+    else:
+        head += nodes.reference("", "All claims", internal=True, refuri=app.builder.get_relative_uri(docname, "book/claims"))
+        head += nodes.Text(".")
     box += head
     for part in row.parts:
         line = nodes.paragraph(classes=["wdc-part"])
