@@ -1,7 +1,7 @@
 """Build the whole book as one PDF (``make pdf``): Jupyter Book's LaTeX builder with XeLaTeX.
 
 Needs ``xelatex`` and ``latexmk`` from TeX Live and the FreeFont fonts, from Debian's packages (the
-list is in ``.ci/run`` and README.md); nothing is downloaded at build time. Chapters are executed
+list is in ``.ci/run``); nothing is downloaded at build time. Chapters are executed
 as for the HTML book (Jupyter Book's execution cache, so after ``make book`` nothing runs again).
 The PDF is written to ``_build/pdf/_build/latex/book.pdf`` and copied to
 ``_build/html/wdcompanion.pdf``, where the HTML book's citation page links to it.

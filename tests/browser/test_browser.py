@@ -26,7 +26,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-import yaml
+from book_toc import toc_documents
 
 from wdcompanion.claims import CLAIMS
 from wdcompanion.claims.dashboard import dashboard_rows
@@ -55,9 +55,7 @@ def _chromium() -> str | None:
 
 def toc_pages() -> list[str]:
     """HTML paths (relative to ``_build/html``) of every page in ``_toc.yml``, root first."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]] + [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
-    return [f"{name}.html" for name in files]
+    return [f"{name}.html" for name in toc_documents()]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

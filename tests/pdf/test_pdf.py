@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
+from book_toc import toc_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 PDF = Path(os.environ.get("WDC_PDF", ROOT / "_build" / "html" / "wdcompanion.pdf"))
@@ -24,9 +24,7 @@ CITE = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
 
 
 def _toc_files() -> list[Path]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]] + [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
-    return [next(ROOT.glob(f"{name}.*")) for name in names]
+    return [next(ROOT.glob(f"{name}.*")) for name in toc_documents()]
 
 
 def _title(path: Path) -> str:
