@@ -3,7 +3,7 @@
     python scripts/diagnose_balanced_rotation_paper.py [--resnet]
 
 Trains the paper-scale BatchNorm MLPs of the claim (four hidden layers of width 512, 10,000 steps,
-the paper's grouping) with AdamW and with SGDM, exactly as ``balanced_rotation.run("paper")`` does,
+the paper's grouping) with AdamW and with SGDM, exactly as ``balanced_rotation.run(balanced_rotation.PAPER)`` does,
 and prints per hidden layer: the dead units, the mean angular update over all neurons and over live
 ones, its median and quantiles (5, 25, 50, 75, 95%), the whole-tensor angle, the mean and median
 neuron norm and the median and smallest per-neuron G (mean squared gradient norm at unit norm).
@@ -53,11 +53,13 @@ from wdcompanion.data import mnist1d
 def resnet() -> None:
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     label = br.RESNET_LABELS["adamw"]
-    convs, fan_in, _ = br.train_resnet(label, "adamw", br._SCALE["paper"]["resnet"], result)
-    target = rotation.equilibrium("adamw", lr=br.LR, weight_decay=br.WD, fan_in=1, betas=br.BETAS).angular_update
+    hyper = br.PAPER.hyper
+    convs, fan_in, _ = br.train_resnet(label, "adamw", br.PAPER.resnet, hyper, result)
+    target = rotation.equilibrium("adamw", lr=hyper.lr, weight_decay=hyper.weight_decay, fan_in=1, betas=hyper.betas).angular_update
     for name in convs:
         angles, norms = result.layers[label][name], result.norms[label][name]
-        norm = rotation.equilibrium("adamw", lr=br.LR, weight_decay=br.WD, fan_in=fan_in[name], betas=br.BETAS).norm
+        norm = rotation.equilibrium("adamw", lr=hyper.lr, weight_decay=hyper.weight_decay, fan_in=fan_in[name],
+                                    betas=hyper.betas).norm
         quantiles = np.round(np.quantile(angles, [0.05, 0.25, 0.5, 0.75, 0.95]) / target, 3)
         print(f"{name}: {len(angles)} filters of fan-in {fan_in[name]}, dead {result.dead_units[label][name]}, "
               f"angle / prediction: mean {angles.mean() / target:.3f}, quantiles {quantiles}, whole tensor "
@@ -70,7 +72,7 @@ def main() -> None:
     if "--resnet" in sys.argv[1:]:
         resnet()
         return
-    scale = dict(br._SCALE["paper"])
+    scale = br.PAPER
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     data = mnist1d()
     for label, optimizer in (("AdamW, BatchNorm", "adamw"), ("SGDM, BatchNorm", "sgdm")):

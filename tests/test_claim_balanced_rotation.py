@@ -1,5 +1,6 @@
 """req-balanced-rotation passes, and fails when the tracker measures the wrong axis or the prediction is wrong."""
 
+import dataclasses
 import math
 
 import pytest
@@ -7,6 +8,8 @@ import torch
 
 from wdcompanion import nets, rotation
 from wdcompanion.claims import balanced_rotation
+
+HYPER = balanced_rotation.SMALL.hyper
 
 
 def _failed(verdict):
@@ -114,8 +117,8 @@ def test_resnet1d_is_scale_invariant_per_filter_and_validates():
 
 def test_resnet_run_records_per_filter_angles():
     result = balanced_rotation.BalancedRotationResult(verdict=None)
-    settings = dict(widths=(4, 8), blocks=1, steps=20)
-    convs, fan_in, grad_sq = balanced_rotation.train_resnet("AdamW, ResNet", "adamw", settings, result, device="cpu")
+    settings = balanced_rotation.ResNetSettings(widths=(4, 8), blocks=1, steps=20)
+    convs, fan_in, grad_sq = balanced_rotation.train_resnet("AdamW, ResNet", "adamw", settings, HYPER, result, device="cpu")
     shapes = {name: p.shape for name, p in nets.resnet1d(40, (4, 8)).named_parameters()}
     assert all(name.endswith("weight") for name in convs) and len(convs) >= 4
     for name in convs:
@@ -128,64 +131,69 @@ def test_resnet_check_fails_on_a_wrong_beta_factor():
     """The paper-scale ResNet comparison on a short CPU run, against a prediction without the momentum factor."""
     result = balanced_rotation.BalancedRotationResult(verdict=None)
     convs, _, _ = balanced_rotation.train_resnet(balanced_rotation.RESNET_LABELS["adamw"], "adamw",
-                                                 dict(widths=(4, 8), blocks=1, steps=300), result, device="cpu")
-    right = balanced_rotation.resnet_comparisons(result, convs)[0]
+                                                 balanced_rotation.ResNetSettings(widths=(4, 8), blocks=1, steps=300), HYPER,
+                                                 result, device="cpu")
+    right = balanced_rotation.resnet_comparisons(result, convs, HYPER)[0]
     original = rotation.equilibrium
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(rotation, "equilibrium", lambda name, **kw: rotation.Equilibrium(
             original(name, **kw).norm, original(name, **kw).angular_update / math.sqrt(1 / 19), 1.0))  # beta factor dropped
-        wrong = balanced_rotation.resnet_comparisons(result, convs)[0]
+        wrong = balanced_rotation.resnet_comparisons(result, convs, HYPER)[0]
     assert not wrong.passed and wrong.worst_error > 3 * right.worst_error, (right, wrong)
 
 
-_TINY = dict(neurons=8, steps=200, net_steps=40, widths=(16, 16), resnet=dict(widths=(4, 8), blocks=1, steps=20))
+_TINY = dataclasses.replace(balanced_rotation.PAPER, neurons=8, steps=200, net_steps=40, widths=(16, 16),
+                            resnet=balanced_rotation.ResNetSettings(widths=(4, 8), blocks=1, steps=20))
 
 
-def test_paper_scale_trains_the_resnet_unless_told_not_to(monkeypatch):
-    """With a tiny stand-in for the paper settings: the ResNet is trained (on the CPU too), or a note says why not."""
-    monkeypatch.setitem(balanced_rotation._SCALE, "paper", _TINY)
+def test_paper_scale_trains_the_resnet_and_without_it_is_modified(monkeypatch):
+    """With a tiny stand-in for the paper settings: the ResNet is trained (on the CPU too); dropping it modifies them."""
+    monkeypatch.setitem(balanced_rotation.REGISTERED, "paper", _TINY)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     default = balanced_rotation.run("paper").verdict
+    assert default.scale == "paper" and not default.modified
     assert sum("ResNet" in c.name for c in default.comparisons) == 3
     assert len(default.notes) == 1 and "1-D ResNet AdamW" in default.notes[0]  # the test accuracies, beside the authors'
-    without = balanced_rotation.run("paper", resnet=False).verdict
+    without = balanced_rotation.run(dataclasses.replace(_TINY, resnet=None)).verdict
     assert not any("ResNet" in c.name for c in without.comparisons)
-    assert without.notes and "resnet=False" in without.notes[0] and "[note]" in without.report()
+    assert without.modified and "(modified settings)" in without.line()
 
 
-def test_run_validates_scale_and_resnet():
-    with pytest.raises(ValueError, match="scale"):
+def test_run_validates_its_settings():
+    with pytest.raises(ValueError, match="scale name"):
         balanced_rotation.run("huge")
-    with pytest.raises(ValueError, match="resnet"):
-        balanced_rotation.run("small", resnet=True)
+    with pytest.raises(TypeError, match="settings must be"):
+        balanced_rotation.run(dict(neurons=8))
     with pytest.raises(TypeError, match="resnet"):
-        balanced_rotation.run("paper", resnet="yes")
+        dataclasses.replace(balanced_rotation.SMALL, resnet="yes")
+    with pytest.raises(ValueError, match="Hyperparameters.betas"):
+        dataclasses.replace(HYPER, betas=(0.9, 1.0))
 
 
 def test_sgdm_per_neuron_norm_and_validation():
     G = [1e-2, 0.0]
-    predicted = balanced_rotation.per_neuron("sgdm", "norm", 128, G)
-    expected = rotation.equilibrium("sgdm", lr=balanced_rotation.SGDM_LR, weight_decay=balanced_rotation.SGDM_WD, fan_in=128,
-                                    grad_norm_sq=G[0], momentum=balanced_rotation.MOMENTUM).norm
+    predicted = balanced_rotation.per_neuron("sgdm", "norm", 128, G, HYPER)
+    expected = rotation.equilibrium("sgdm", lr=HYPER.sgdm_lr, weight_decay=HYPER.sgdm_weight_decay, fan_in=128,
+                                    grad_norm_sq=G[0], momentum=HYPER.momentum).norm
     assert predicted[0] == pytest.approx(expected, rel=1e-12) and math.isnan(predicted[1])
     with pytest.raises(ValueError, match="optimizer"):
-        balanced_rotation.per_neuron("adamw", "norm", 128, G)
+        balanced_rotation.per_neuron("adamw", "norm", 128, G, HYPER)
     with pytest.raises(ValueError, match="optimizer_name"):
-        balanced_rotation.make_optimizer("lion", nets.mlp(4, (4,), 2))
+        balanced_rotation.make_optimizer("lion", nets.mlp(4, (4,), 2), HYPER)
 
 
 def test_adam_l2_per_neuron_prediction_leaves_dead_units_undefined():
     # A dead ReLU unit (G = 0) has no rotational equilibrium: NaN, not an error (the paper-scale run has them).
     G = [1e-4, 0.0, 4e-4]
-    predicted = balanced_rotation.adam_l2_per_neuron(512, G)
+    predicted = balanced_rotation.adam_l2_per_neuron(512, G, HYPER)
     assert math.isnan(predicted[1])
     for k in (0, 2):
-        expected = rotation.equilibrium("adam_l2", lr=balanced_rotation.LR, weight_decay=balanced_rotation.WD_L2,
-                                        fan_in=512, grad_norm_sq=G[k], betas=balanced_rotation.BETAS).angular_update
+        expected = rotation.equilibrium("adam_l2", lr=HYPER.lr, weight_decay=HYPER.l2_weight_decay,
+                                        fan_in=512, grad_norm_sq=G[k], betas=HYPER.betas).angular_update
         assert predicted[k] == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="grad_norm_sq"):
-        balanced_rotation.adam_l2_per_neuron(512, [1e-4, -1e-4])
+        balanced_rotation.adam_l2_per_neuron(512, [1e-4, -1e-4], HYPER)
     with pytest.raises(ValueError, match="grad_norm_sq"):
-        balanced_rotation.adam_l2_per_neuron(512, [[1e-4]])
+        balanced_rotation.adam_l2_per_neuron(512, [[1e-4]], HYPER)
     with pytest.raises(TypeError, match="fan_in"):
-        balanced_rotation.adam_l2_per_neuron(51.2, G)
+        balanced_rotation.adam_l2_per_neuron(51.2, G, HYPER)

@@ -1,5 +1,6 @@
 """req-rotational-variants passes, and fails without the projection or with a wrong target angle."""
 
+import dataclasses
 import math
 
 import pytest
@@ -22,7 +23,7 @@ def test_check_passes(full_run):
 
 
 def test_sweep_and_grid_are_reported(full_run):
-    sweep, grid = rotational_variants.sweep_settings(rotational_variants._SCALE["small"])
+    sweep, grid = rotational_variants.sweep_settings(rotational_variants.SMALL)
     assert len(full_run.sweep) == len(sweep) and len(full_run.grid) == len(grid)
     assert set(full_run.sweep.optimizer) == {"AdamW", "RV-AdamW"}
     assert set(full_run.sweep.warmup) == {True, False}
@@ -32,8 +33,8 @@ def test_sweep_and_grid_are_reported(full_run):
 
 def test_sweep_resumes_from_the_store(tmp_path, monkeypatch):
     """The chapter's grid goes through the sweep runner: with a store, a second run computes nothing."""
-    scale = dict(rotational_variants._SCALE["small"], sweep_steps=5, samples=64, widths=(8,), lrs=(0.01,), seeds=(0,),
-                 grid_lrs=(0.01,))
+    scale = dataclasses.replace(rotational_variants.SMALL, sweep_steps=5, samples=64, widths=(8,), lrs=(0.01,), seeds=(0,),
+                                grid_lrs=(0.01,))
     monkeypatch.setenv("WDC_SWEEP_STORE", str(tmp_path))
     first = rotational_variants.RotationalVariantsResult(verdict=None)
     rotational_variants._sweep(scale, first)

@@ -4,20 +4,22 @@ The planted-bug runs use a reduced configuration (fewer depths, starts and draws
 stays fast; the comparisons and their tolerances are those of the full check.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from wdcompanion import dmf
 from wdcompanion.claims import unique_minimizer
 
-REDUCED = dict(scalar_depths=(1, 3, 4), scalar_targets=(1.5, -1.2), lam_factors=(0.5, 1.1), scalar_starts=400,
-               matrix_depths=(2, 3), matrix_starts=60, random_draws=20_000, chunk=None,
-               targets={"rectangular 5x3": ((3.0, 1.2, 0.45), (5, 3), 4)})
+REDUCED = dataclasses.replace(unique_minimizer.SMALL, scalar_depths=(1, 3, 4), lam_factors=(0.5, 1.1), scalar_starts=400,
+                              matrix_depths=(2, 3), matrix_starts=60, random_draws=20_000,
+                              targets=unique_minimizer.SMALL.targets[:1])
 
 
 @pytest.fixture
 def reduced(monkeypatch):
-    monkeypatch.setitem(unique_minimizer._SETTINGS, "small", REDUCED)
+    monkeypatch.setitem(unique_minimizer.REGISTERED, "small", REDUCED)
 
 
 def _failed(verdict):

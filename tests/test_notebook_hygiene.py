@@ -1,4 +1,7 @@
-"""Committed notebooks: executed, no stderr or errors stored; the claims' chapters end in a PASS verdict.
+"""Committed notebooks: executed, no stderr or errors stored; each claim's chapter has one PASS verdict.
+
+A claim's chapter shows the settings it runs near the top, has exactly one verdict cell
+(``claims.conclude``), compared by nbval, and ends with a "Change it and rerun" section after it.
 
 nbval compares the stored outputs; these checks make sure there is something meaningful to
 compare (a chapter with unexecuted cells or a stored warning would compare little or flake).
@@ -33,12 +36,22 @@ def test_chapter_is_executed_and_clean(path):
             assert output.get("name") != "stderr", f"stderr stored: {''.join(output['text'])[:200]}"
 
 
+def _verdict_cell(cells):
+    verdicts = [c for c in cells if "claims.conclude(" in "".join(c["source"])]
+    assert len(verdicts) == 1, "one verdict cell per chapter"
+    return verdicts[0]
+
+
 @pytest.mark.parametrize("path", CLAIM_CHAPTERS, ids=lambda p: p.name)
-def test_chapter_ends_with_a_passing_verdict(path):
-    last = _code_cells(path)[-1]
-    assert "claims.conclude(" in "".join(last["source"])
-    text = "".join("".join(o.get("text", "")) for o in last["outputs"])
-    assert text.startswith("PASS ")
+def test_chapter_shows_its_settings_has_a_passing_verdict_and_ends_with_a_change(path):
+    cells = _code_cells(path)
+    verdict = _verdict_cell(cells)
+    text = "".join("".join(o.get("text", "")) for o in verdict["outputs"])
+    assert text.startswith("PASS ") and "(modified settings)" not in text.splitlines()[0]
+    assert any("claims.settings_table(settings)" in "".join(c["source"]) for c in cells[:2]), "settings shown near the top"
+    markdown = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"]
+    assert "## Change it and rerun" in "".join(markdown[-1]["source"]), "the chapter ends with a change and a rerun"
+    assert "dataclasses.replace(" in "".join(cells[-1]["source"])
 
 
 def test_every_notebook_is_a_claims_chapter_or_a_guide_in_the_toc():
@@ -63,4 +76,5 @@ def test_ignored_outputs_are_marked_so_nbval_sees_it_and_say_why(path):
             lines = source.splitlines()
             assert lines[0] == "# NBVAL_IGNORE_OUTPUT", "nbval only honours the marker alone on its line"
             assert lines[1].startswith("# ("), "the next line says why the output is not compared"
-    assert "NBVAL_IGNORE_OUTPUT" not in "".join(cells[-1]["source"]), "the verdict is always compared"
+    if path in CLAIM_CHAPTERS:
+        assert "NBVAL_IGNORE_OUTPUT" not in "".join(_verdict_cell(cells)["source"]), "the verdict is always compared"

@@ -1,5 +1,6 @@
 """Every network the claims train gets its optimizer's groups from ``optim.param_groups`` (the paper's grouping)."""
 
+import dataclasses
 import functools
 
 import torch
@@ -8,9 +9,9 @@ from wdcompanion import nets
 from wdcompanion.claims import balanced_rotation, rotational_variants
 from wdcompanion.sweep import run_sweep
 
-_TINY_BR = dict(neurons=8, steps=200, net_steps=10, widths=(8, 8))
-_TINY_RV = dict(steps=120, neurons=4, net_steps=10, widths=(8,), samples=64, sweep_steps=5, lrs=(0.01,), seeds=(0,),
-                grid_lrs=(0.01,))
+_TINY_BR = dataclasses.replace(balanced_rotation.SMALL, neurons=8, steps=200, net_steps=10, widths=(8, 8))
+_TINY_RV = dataclasses.replace(rotational_variants.SMALL, steps=120, neurons=4, settled=50, net_steps=10, widths=(8,), samples=64,
+                               sweep_steps=5, lrs=(0.01,), seeds=(0,), grid_lrs=(0.01,))
 
 
 def test_every_training_decays_exactly_the_weights_through_the_one_helper(monkeypatch):
@@ -26,12 +27,13 @@ def test_every_training_decays_exactly_the_weights_through_the_one_helper(monkey
         return real_train(model, optimizer, *args, **kwargs)
 
     monkeypatch.setattr(nets, "train_classifier", checking_train)
-    monkeypatch.setitem(balanced_rotation._SCALE, "small", _TINY_BR)
-    monkeypatch.setitem(rotational_variants._SCALE, "small", _TINY_RV)
+    monkeypatch.setitem(balanced_rotation.REGISTERED, "small", _TINY_BR)
+    monkeypatch.setitem(rotational_variants.REGISTERED, "small", _TINY_RV)
     monkeypatch.setattr(rotational_variants, "run_sweep", functools.partial(run_sweep, executor="serial"))  # patch visible
     torch.manual_seed(0)
     balanced_rotation.run("small")
-    balanced_rotation.train_resnet("ResNet", "adamw", dict(widths=(4,), blocks=1, steps=2), balanced_rotation.BalancedRotationResult(None))
+    balanced_rotation.train_resnet("ResNet", "adamw", balanced_rotation.ResNetSettings(widths=(4,), blocks=1, steps=2),
+                                   _TINY_BR.hyper, balanced_rotation.BalancedRotationResult(None))
     rotational_variants.run("small")
     assert trained.count("AdamW") >= 4 and {"SGD", "Adam", "RotationalWrapper"} <= set(trained)
     assert len(trained) == 5 + 1 + 1 + 2 * 2 + 4 - 1  # MLPs, ResNet, RV network, warmup sweep, grid (its AdamW run is in the sweep)

@@ -86,7 +86,7 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not args.json:
             print(verdict.report())
     if args.json:
-        print(json.dumps([v.to_record() for v in verdicts], indent=2))
+        print(json.dumps([v.to_record() for v in verdicts], indent=2, allow_nan=False))
     return 0 if all(v.passed for v in verdicts) else 1
 
 

@@ -3,7 +3,8 @@
 Serves ``_build/html`` on localhost and, for every page in ``_toc.yml``: no console errors, every
 image loaded, math typeset where the page has math, every internal link (and its anchor) resolves;
 no MathJax "Math input error", no raw ``$`` left in the rendered text (outside code), no cell output
-that shows an error (a figure whose label matplotlib could not parse renders as a traceback), every image
+wider than its box at 1280 px without a scrollbar of its own, no cell output that shows an error (a
+figure whose label matplotlib could not parse renders as a traceback), every image
 with alt text that says something (not a file name or a hash), and a footer that names the version
 and the commit of the build. The dashboard must list every registered claim as passing at the small
 scale, mark the claims the registry declares partial as "partial", never claim "N of N pass", and
@@ -146,6 +147,18 @@ RAW_DOLLARS = """() => {
     }
     return found;
 }"""
+# Cell outputs (printed text, tables) whose content is wider than their box and that do not scroll: the reader
+# would see them cut off. An element that scrolls (overflow-x auto or scroll) is fine, as is anything inside it.
+CLIPPED_OUTPUTS = """() => {
+    const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+    return Array.from(document.querySelectorAll('.cell_output')).flatMap(out =>
+        [out, ...out.querySelectorAll('*')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1 && !scrolls(e))
+            .filter(e => { for (let a = e.parentElement; a && out.contains(a); a = a.parentElement) {
+                               if (scrolls(a)) return false; }
+                           return true; })
+            .map(e => e.tagName + ': ' + e.innerText.slice(0, 60)));
+}"""
 BAD_ALT = re.compile(r"^$|\.(png|jpe?g|svg|gif)$|^[0-9a-f]{16,}|^_images/", re.I)
 
 
@@ -158,6 +171,8 @@ def test_page_renders_math_alt_text_and_provenance(site, browser, path):
                                ".map(e => e.getAttribute('data-mjx-error') || e.textContent)")
         assert not errors and "Math input error" not in page.inner_text("body"), f"{path}: MathJax errors: {errors}"
         assert page.evaluate(RAW_DOLLARS) == [], f"{path}: raw $ in rendered text: {page.evaluate(RAW_DOLLARS)}"
+        clipped = page.evaluate(CLIPPED_OUTPUTS)
+        assert not clipped, f"{path}: cell output wider than its box with no scrollbar at 1280 px: {clipped[:3]}"
         tracebacks = page.locator(".cell_output .traceback, .cell_output .output.error").all_inner_texts()
         assert not tracebacks, f"{path}: a cell shows an error (e.g. a figure label matplotlib cannot parse): {tracebacks[:1]}"
         alts = page.evaluate("() => Array.from(document.querySelectorAll('main img'))"

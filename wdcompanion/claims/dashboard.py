@@ -71,7 +71,9 @@ def _closest(record: Mapping[str, Any]) -> tuple[str, str]:
     """The comparison closest to its tolerance, and its error against the tolerance."""
     worst = record["worst"]
     kind = "rel." if worst["kind"] == "rel" else "abs."
-    return worst["name"], f"{kind} {worst['worst_error']:.1e} vs {format_tolerance(worst['tolerance'])}"
+    error = worst["worst_error"]  # None: not finite (records are strict JSON)
+    shown = "not finite" if error is None else f"{error:.1e}"
+    return worst["name"], f"{kind} {shown} vs {format_tolerance(worst['tolerance'])}"
 
 
 def _runtime(seconds: float) -> str:

@@ -34,11 +34,16 @@ from scipy.stats import ortho_group
 from .. import dmf
 from ..multistart import cluster_values, minimize_dmf
 from .protocol import Comparison, Verdict, compare
+from .settings import ClaimSettings, describe_fields, doc, resolve, scale_of
 
 CLAIM_ID = "dmf-lambda-threshold"
 
 __all__ = [
     "CLAIM_ID",
+    "Settings",
+    "SMALL",
+    "PAPER",
+    "REGISTERED",
     "LambdaThresholdResult",
     "numerical_fold",
     "numerical_threshold",
@@ -150,11 +155,11 @@ def half_threshold(lam_prime: float) -> float:
     return 54 ** (1 / 3) / 4 * lam_prime ** (2 / 3)
 
 
-def _literature(settings: dict) -> tuple[list[Comparison], list[dict]]:
+def _literature(settings: Settings) -> tuple[list[Comparison], list[dict]]:
     rows, thresholds, ours, jumps, our_jumps, shrunk, our_minimizers = [], [], [], [], [], [], []
     for depth in range(3, 9):
         p = 2 / depth
-        for lam in settings["anchor_lams"]:
+        for lam in settings.anchor_lams:
             mu = lam * depth / 2  # g(s) = (s - y)^2 / 2 + (lam L / 2) |s|^(2/L)
             tau, y_star = gst_threshold(mu, p), dmf.critical_target(lam, depth)
             thresholds.append(tau)
@@ -162,20 +167,24 @@ def _literature(settings: dict) -> tuple[list[Comparison], list[dict]]:
             jumps.append(gst_jump(mu, p))
             our_jumps.append(float(dmf.threshold_jump(y_star, depth)))
             rows.append(dict(depth=depth, lam=lam, gst=tau, ours=y_star, gst_jump=jumps[-1], jump=our_jumps[-1]))
-            for factor in settings["anchor_factors"]:
+            for factor in settings.anchor_factors:
                 y = factor * y_star
                 shrunk.append(gst_shrink(y, mu, p))
                 our_minimizers.append(float(dmf.scalar_minimizer(y, depth, lam)))
-    half = [half_threshold(4 * lam) for lam in settings["anchor_lams"]]  # (x - y)^2 + 4 lam |x|^(1/2) = 2 g, L = 4
+    half = [half_threshold(4 * lam) for lam in settings.anchor_lams]  # (x - y)^2 + 4 lam |x|^(1/2) = 2 g, L = 4
     return [
         # ours as the measurement, the literature as the reference: a broken formula of ours fails, never divides by 0
         compare("y*(lam, L) vs Zuo et al. (2013) generalized soft-thresholding threshold (mu = lam L/2, p = 2/L), L = 3-8",
-                ours, thresholds, 1e-12, "rel"),
-        compare("(L-2)/(L-1) y* vs Zuo et al. (2013) jump (2 mu (1-p))^(1/(2-p))", our_jumps, jumps, 1e-12, "rel"),
+                ours, thresholds, 1e-12, "rel",
+                reason="closed forms and exact evaluations in float64 agree to rounding"),
+        compare("(L-2)/(L-1) y* vs Zuo et al. (2013) jump (2 mu (1-p))^(1/(2-p))", our_jumps, jumps, 1e-12, "rel",
+                reason="closed forms and exact evaluations in float64 agree to rounding"),
         compare("scalar_minimizer vs Zuo et al. (2013) iterative shrinkage map, y on both sides of y*",
-                our_minimizers, shrunk, 1e-12, "abs"),
+                our_minimizers, shrunk, 1e-12, "abs",
+                reason="the published fixed-point iteration, run 60 times, converges to rounding"),
         compare("y*(lam, 4) vs Xu et al. (2012) half-thresholding threshold (lam' = 4 lam)",
-                [dmf.critical_target(lam, 4) for lam in settings["anchor_lams"]], half, 1e-12, "rel"),
+                [dmf.critical_target(lam, 4) for lam in settings.anchor_lams], half, 1e-12, "rel",
+                reason="closed forms and exact evaluations in float64 agree to rounding"),
     ], rows
 
 
@@ -193,17 +202,55 @@ class LambdaThresholdResult:
     literature_rows: list[dict] = field(default_factory=list)  # y* and jump: ours vs Zuo et al.
 
 
-_SETTINGS = {
-    "small": dict(targets=(0.3, 0.7, 1.0, 1.7, 3.0, 10.0), shape=(4, 3), spectrum=(3.0, 1.2, 0.45),
-                  widths_extra=2, matrix_depths=(2, 3, 4), starts=200, minimizer_depths=range(1, 7),
-                  minimizer_targets=np.linspace(-3, 3, 13), minimizer_lams=(0.05, 0.2, 0.5, 1.0),
-                  anchor_lams=(0.05, 0.35, 1.0), anchor_factors=(0.5, 0.999, 1.001, 1.3, 2.0)),
-    "paper": dict(targets=tuple(np.geomspace(0.05, 50, 24)), shape=(12, 9),
-                  spectrum=(5.0, 3.5, 2.2, 1.6, 1.0, 0.7, 0.4, 0.2, 0.1), widths_extra=3,
-                  matrix_depths=(2, 3, 4, 5, 6), starts=2000, minimizer_depths=range(1, 9),
-                  minimizer_targets=np.linspace(-5, 5, 41), minimizer_lams=(0.01, 0.05, 0.2, 0.5, 1.0, 2.0),
-                  anchor_lams=tuple(np.geomspace(0.01, 3.0, 12)), anchor_factors=tuple(np.linspace(0.55, 2.05, 16))),
-}
+@describe_fields
+@dataclass(frozen=True)
+class Settings(ClaimSettings):
+    """What the chapter runs (``SMALL``) and its paper-scale version (``PAPER``); change with ``dataclasses.replace``."""
+
+    targets: tuple[float, ...] = doc("scalar targets y of the threshold, fold and jump checks (depths 2-8 each)")
+    minimizer_depths: tuple[int, ...] = doc("depths L of the scalar global-minimizer check")
+    minimizer_targets: tuple[float, ...] = doc("targets y of the scalar global-minimizer check")
+    minimizer_lams: tuple[float, ...] = doc("weight decays lambda of the scalar global-minimizer check")
+    spectrum: tuple[float, ...] = doc("singular values of the matrix target of the collapse experiment")
+    shape: tuple[int, int] = doc("shape (rows, columns) of that target")
+    matrix_depths: tuple[int, ...] = doc("depths of the layered matrix problem, minimized just below and above lambda*")
+    widths_extra: int = doc("hidden width = min(shape) + widths_extra")
+    starts: int = doc("random starts of the layered problem per depth and side")
+    anchor_lams: tuple[float, ...] = doc("weight decays of the comparison with Zuo et al. and Xu et al.")
+    anchor_factors: tuple[float, ...] = doc("targets y = factor * y*(lambda, L) of the shrinkage-map comparison")
+    gd_spectrum: tuple[float, ...] = doc("singular values of the gradient-descent experiment's target")
+    gd_shape: tuple[int, int] = doc("its shape")
+    gd_depth: int = doc("depth of the gradient-descent experiment (hidden width 5)")
+    gd_lam: float = doc("its weight decay (below lambda*(sigma_max), so f* < f(0))")
+    gd_init_scales: tuple[float, float, float] = doc("initialization scales: the first stays at 0, the others reach f*")
+    gd_lr: float = doc("gradient-descent step size")
+    gd_steps: int = doc("gradient-descent steps")
+
+    def check(self) -> None:
+        self._positive("targets", "starts", "anchor_lams", "anchor_factors", "gd_init_scales", "gd_lr", "gd_steps",
+                       "gd_lam", "spectrum", "gd_spectrum", "widths_extra")
+        if min(self.minimizer_depths, default=0) < 1 or min(self.matrix_depths, default=0) < 2 or self.gd_depth < 2:
+            raise ValueError("Settings.minimizer_depths must be >= 1, matrix_depths and gd_depth >= 2")
+        for name in ("spectrum", "gd_spectrum"):
+            shape = self.shape if name == "spectrum" else self.gd_shape
+            if len(getattr(self, name)) > min(shape):
+                raise ValueError(f"Settings.{name} has more singular values than min(shape) = {min(shape)}")
+
+
+SMALL = Settings(targets=(0.3, 0.7, 1.0, 1.7, 3.0, 10.0), minimizer_depths=tuple(range(1, 7)),
+                 minimizer_targets=tuple(np.linspace(-3, 3, 13)), minimizer_lams=(0.05, 0.2, 0.5, 1.0),
+                 spectrum=(3.0, 1.2, 0.45), shape=(4, 3), matrix_depths=(2, 3, 4), widths_extra=2, starts=200,
+                 anchor_lams=(0.05, 0.35, 1.0), anchor_factors=(0.5, 0.999, 1.001, 1.3, 2.0),
+                 gd_spectrum=(3.0, 1.2, 0.45), gd_shape=(4, 3), gd_depth=3, gd_lam=0.35, gd_init_scales=(0.02, 0.3, 1.0),
+                 gd_lr=0.02, gd_steps=6000)
+PAPER = Settings(targets=tuple(np.geomspace(0.05, 50, 24)), minimizer_depths=tuple(range(1, 9)),
+                 minimizer_targets=tuple(np.linspace(-5, 5, 41)), minimizer_lams=(0.01, 0.05, 0.2, 0.5, 1.0, 2.0),
+                 spectrum=(5.0, 3.5, 2.2, 1.6, 1.0, 0.7, 0.4, 0.2, 0.1), shape=(12, 9), matrix_depths=(2, 3, 4, 5, 6),
+                 widths_extra=3, starts=2000, anchor_lams=tuple(np.geomspace(0.01, 3.0, 12)),
+                 anchor_factors=tuple(np.linspace(0.55, 2.05, 16)),
+                 gd_spectrum=(3.0, 1.2, 0.45), gd_shape=(4, 3), gd_depth=3, gd_lam=0.35, gd_init_scales=(0.02, 0.3, 1.0),
+                 gd_lr=0.02, gd_steps=6000)
+REGISTERED = {"small": SMALL, "paper": PAPER}
 
 
 def _threshold_comparisons(targets) -> tuple[list[Comparison], np.ndarray]:
@@ -212,8 +259,10 @@ def _threshold_comparisons(targets) -> tuple[list[Comparison], np.ndarray]:
     folds = np.array([(dmf.fold_lambda(y, L), numerical_fold(y, L)[0]) for L in range(3, 9) for y in targets])
     return [
         compare("lambda* closed form vs bracketing root of g(s2) - g(0), depths 2-8",
-                rows[:, 3], rows[:, 2], 1e-10, "rel"),
-        compare("fold lambda closed form vs numerical max of phi, depths 3-8", folds[:, 1], folds[:, 0], 1e-10, "rel"),
+                rows[:, 3], rows[:, 2], 1e-10, "rel",
+                reason="Brent's method to 1e-15 relative"),
+        compare("fold lambda closed form vs numerical max of phi, depths 3-8", folds[:, 1], folds[:, 0], 1e-10, "rel",
+                reason="bounded scalar maximization to 1e-14 relative in s, quadratic near the maximum"),
     ], rows
 
 
@@ -227,18 +276,19 @@ def _minimizer_comparison(depths, targets, lams) -> Comparison:
                 measured.append(numerical_scalar_minimizer(y, L, lam))
                 predicted.append(dmf.scalar_minimizer(y, L, lam))
     return compare("global minimizer of g: closed form vs numerical stationary points",
-                   measured, predicted, 1e-9, "abs")
+                   measured, predicted, 1e-9, "abs",
+                reason="the numerical minimizer comes from Brent's method to 1e-15 relative; 1e-9 absolute leaves a wide margin")
 
 
-def _collapse(settings: dict) -> tuple[list[Comparison], list[dict], np.ndarray]:
-    Y = target_with_spectrum(settings["spectrum"], settings["shape"], seed=7)
+def _collapse(settings: Settings) -> tuple[list[Comparison], list[dict], np.ndarray]:
+    Y = target_with_spectrum(settings.spectrum, settings.shape, seed=7)
     sigma_max = float(np.linalg.svd(Y, compute_uv=False)[0])
     rows = []
-    for L in settings["matrix_depths"]:
-        widths = (min(Y.shape) + settings["widths_extra"],) * (L - 1)
+    for L in settings.matrix_depths:
+        widths = (min(Y.shape) + settings.widths_extra,) * (L - 1)
         for side, factor in (("below", 0.98), ("above", 1.02)):
             lam = factor * dmf.critical_lambda(sigma_max, L)
-            found = minimize_dmf(Y, L, lam, n_starts=settings["starts"], widths=widths, seed=100 + L,
+            found = minimize_dmf(Y, L, lam, n_starts=settings.starts, widths=widths, seed=100 + L,
                                  scale_range=(0.02, 3.0))
             best = found.best()
             M_pred = dmf.end_to_end_minimizer(Y, L, lam, widths)
@@ -251,11 +301,14 @@ def _collapse(settings: dict) -> tuple[list[Comparison], list[dict], np.ndarray]
                              converged=float(np.mean(found.converged))))
     comparisons = [
         compare("best layered loss over all starts vs closed-form optimum (just below/above lambda*)",
-                [r["best_loss"] for r in rows], [r["predicted_loss"] for r in rows], 1e-10, "rel"),
+                [r["best_loss"] for r in rows], [r["predicted_loss"] for r in rows], 1e-10, "rel",
+                reason="L-BFGS stops at gradient norm 1e-10, which leaves errors of about 1e-10 in the minimizer"),
         compare("||M_found - M*||_max at the best start (M* = 0 above lambda*, non-zero below)",
-                [r["deviation"] for r in rows], 0.0, 1e-7, "abs"),
+                [r["deviation"] for r in rows], 0.0, 1e-7, "abs",
+                reason="L-BFGS stops at gradient norm 1e-10, which leaves errors of about 1e-10 in the minimizer"),
         compare("spectral norm of the best M vs predicted s*(sigma_max)",
-                [r["norm_found"] for r in rows], [r["norm_predicted"] for r in rows], 1e-7, "abs"),
+                [r["norm_found"] for r in rows], [r["norm_predicted"] for r in rows], 1e-7, "abs",
+                reason="L-BFGS stops at gradient norm 1e-10, which leaves errors of about 1e-10 in the minimizer"),
     ]
     return comparisons, rows, Y
 
@@ -271,39 +324,44 @@ def _jump(targets) -> tuple[Comparison, np.ndarray]:
             rows.append((L, y, abs(below - above), dmf.threshold_jump(y, L)))
     rows = np.array(rows)
     return compare("jump of the numerical minimizer across lambda*(1 -/+ 1e-9) vs (L-2)|y|/(L-1)",
-                   rows[:, 2], rows[:, 3], 1e-6, "abs"), rows
+                   rows[:, 2], rows[:, 3], 1e-6, "abs",
+                reason="the minimizers are taken at lambda* (1 -/+ 1e-9), so the jump is off by about 1e-9 times its slope"), rows
 
 
-def _gd_trap(Y: np.ndarray, depth: int = 3, lam: float = 0.35) -> tuple[Comparison, dict[float, np.ndarray]]:
+def _gd_trap(Y: np.ndarray, settings: Settings) -> tuple[Comparison, dict[float, np.ndarray]]:
     rng = np.random.default_rng(3)
+    depth, lam = settings.gd_depth, settings.gd_lam
     dims = (Y.shape[1], *(5,) * (depth - 1), Y.shape[0])
     histories, finals = {}, []
-    for scale in (0.02, 0.3, 1.0):
+    for scale in settings.gd_init_scales:
         weights = [scale * rng.standard_normal((dims[i + 1], dims[i])) for i in range(depth)]
-        _, history = dmf.gradient_descent(weights, Y, lam, lr=0.02, steps=6000, record_every=20)
+        _, history = dmf.gradient_descent(weights, Y, lam, lr=settings.gd_lr, steps=settings.gd_steps, record_every=20)
         histories[scale] = history
         finals.append(history[-1, 1])
     predicted = [0.5 * np.sum(Y**2), dmf.optimal_value(Y, depth, lam), dmf.optimal_value(Y, depth, lam)]
-    return compare("gradient descent, init scales 0.02 / 0.3 / 1: final loss vs f(0) / f* / f*",
-                   finals, predicted, 1e-8, "rel"), histories
+    scales = " / ".join(f"{scale:g}" for scale in settings.gd_init_scales)
+    return compare(f"gradient descent, init scales {scales}: final loss vs f(0) / f* / f*",
+                   finals, predicted, 1e-8, "rel",
+                reason="gradient descent runs until its loss is within about 1e-10 (relative) of its end point"), histories
 
 
-def run(scale: str = "small") -> LambdaThresholdResult:
-    """Run every experiment of the chapter and return its data with the verdict."""
+def run(settings: Settings | str = SMALL) -> LambdaThresholdResult:
+    """Run every experiment of the chapter with ``settings`` (or a scale name) and return its data and verdict."""
+    settings = resolve(settings, Settings, REGISTERED)
     start = time.perf_counter()
-    settings = _SETTINGS[scale]
-    comparisons, threshold_rows = _threshold_comparisons(settings["targets"])
-    comparisons.append(_minimizer_comparison(settings["minimizer_depths"], settings["minimizer_targets"],
-                                             settings["minimizer_lams"]))
+    comparisons, threshold_rows = _threshold_comparisons(settings.targets)
+    comparisons.append(_minimizer_comparison(settings.minimizer_depths, settings.minimizer_targets,
+                                             settings.minimizer_lams))
     collapse_comparisons, collapse_rows, Y = _collapse(settings)
     comparisons += collapse_comparisons
-    jump_comparison, jump_rows = _jump(settings["targets"])
+    jump_comparison, jump_rows = _jump(settings.targets)
     comparisons.append(jump_comparison)
-    small_Y = target_with_spectrum((3.0, 1.2, 0.45), (4, 3), seed=7)
-    gd_comparison, histories = _gd_trap(small_Y)
+    small_Y = target_with_spectrum(settings.gd_spectrum, settings.gd_shape, seed=7)
+    gd_comparison, histories = _gd_trap(small_Y, settings)
     comparisons.append(gd_comparison)
     literature_comparisons, literature_rows = _literature(settings)
     comparisons += literature_comparisons
-    verdict = Verdict(CLAIM_ID, tuple(comparisons), scale, time.perf_counter() - start)
-    return LambdaThresholdResult(verdict, threshold_rows, collapse_rows, jump_rows, histories, small_Y, 3,
-                                 literature_rows)
+    verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start,
+                      settings=settings.to_record())
+    return LambdaThresholdResult(verdict, threshold_rows, collapse_rows, jump_rows, histories, small_Y,
+                                 settings.gd_depth, literature_rows)

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["ClaimFailed", "Comparison", "Verdict", "compare", "format_tolerance"]
+__all__ = ["ClaimFailed", "Comparison", "Verdict", "compare", "format_tolerance", "finite_or_none"]
 
 ErrorKind = Literal["abs", "rel"]
+RECORDED_VALUES = 500  # a record lists a comparison's measured and predicted values up to this many cases
 
 
 class ClaimFailed(AssertionError):
@@ -43,6 +45,12 @@ def format_tolerance(value: float) -> str:
     return f"{value:.3g}"
 
 
+def finite_or_none(value: float) -> float | None:
+    """``value`` as a float, or ``None`` where it is not finite (strict JSON has no ``Infinity`` or ``NaN``)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Measured values against predictions, elementwise, at a declared tolerance.
@@ -59,6 +67,7 @@ class Comparison:
     tolerance: float
     kind: ErrorKind = "rel"
     count_varies: bool = False
+    reason: str = ""  # one line: why this tolerance
 
     @property
     def errors(self) -> np.ndarray:
@@ -93,20 +102,29 @@ class Comparison:
         )
 
     def to_record(self) -> dict[str, Any]:
+        """Strict-JSON data: the tolerance and the worst error; the measured and predicted values too when there
+        are at most ``RECORDED_VALUES`` cases (a paper-scale multistart has millions)."""
+        values = self.n_cases <= RECORDED_VALUES
         return {
             "name": self.name,
             "kind": self.kind,
             "tolerance": self.tolerance,
-            "worst_error": self.worst_error,
+            "worst_error": finite_or_none(self.worst_error),
             "n_cases": self.n_cases,
             "count_varies": self.count_varies,
             "passed": self.passed,
+            "reason": self.reason,
+            "measured": [finite_or_none(v) for v in self.measured] if values else None,
+            "predicted": [finite_or_none(v) for v in self.predicted] if values else None,
         }
 
 
 def compare(name: str, measured: Any, predicted: Any, tolerance: float, kind: ErrorKind = "rel", *,
-            count_varies: bool = False) -> Comparison:
-    """Build a :class:`Comparison`, broadcasting ``predicted`` to the shape of ``measured``."""
+            count_varies: bool = False, reason: str = "") -> Comparison:
+    """Build a :class:`Comparison`, broadcasting ``predicted`` to the shape of ``measured``.
+
+    ``reason`` says in one line why the tolerance is what it is (shown in :meth:`Verdict.margins`).
+    """
     if not isinstance(name, str) or not name:
         raise TypeError("name must be a non-empty string")
     if kind not in ("abs", "rel"):
@@ -121,18 +139,31 @@ def compare(name: str, measured: Any, predicted: Any, tolerance: float, kind: Er
         raise ValueError(f"comparison {name!r}: relative errors need non-zero predictions; use kind='abs'")
     if not isinstance(count_varies, bool):
         raise TypeError(f"count_varies must be a bool, got {type(count_varies).__name__}")
-    return Comparison(name, m, p.copy(), float(tolerance), kind, count_varies)
+    if not isinstance(reason, str):
+        raise TypeError(f"reason must be a string, got {type(reason).__name__}")
+    return Comparison(name, m, p.copy(), float(tolerance), kind, count_varies, reason)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one claim check: its comparisons, scale and runtime."""
+    """The outcome of one claim check: its comparisons, scale, runtime and the settings it ran.
+
+    ``scale`` is the name of the registered settings the experiment ran (``"small"``, ``"paper"``), or
+    ``"modified"`` (``wdcompanion.claims.settings.MODIFIED``) for any other settings: such a
+    verdict says so in its line and is never the claim's check.
+    """
 
     claim_id: str
     comparisons: tuple[Comparison, ...]
     scale: str = "small"
     runtime_s: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    settings: dict[str, Any] | None = None  # ClaimSettings.to_record() of the settings run
+
+    @property
+    def modified(self) -> bool:
+        """Whether the settings run are not a registered scale's (then this is not the claim's check)."""
+        return self.scale == "modified"
 
     @property
     def passed(self) -> bool:
@@ -152,11 +183,12 @@ class Verdict:
 
         The number of cases is left out when it depends on rounding (:attr:`count_varies`).
         """
+        status = ("PASS" if self.passed else "FAIL") + (" (modified settings)" if self.modified else "")
         if self.passed:
             cases = "" if self.count_varies else f"{self.n_cases} cases, "
-            return f"PASS {self.claim_id}: {len(self.comparisons)} comparisons, {cases}all within tolerance"
+            return f"{status} {self.claim_id}: {len(self.comparisons)} comparisons, {cases}all within tolerance"
         failed = sum(not c.passed for c in self.comparisons)
-        return f"FAIL {self.claim_id}: {failed} of {len(self.comparisons)} comparisons outside tolerance"
+        return f"{status} {self.claim_id}: {failed} of {len(self.comparisons)} comparisons outside tolerance"
 
     def report(self) -> str:
         """The verdict line followed by one line per comparison and one per note."""
@@ -169,6 +201,19 @@ class Verdict:
         if not self.passed:
             raise ClaimFailed(self)
 
+    def margins(self) -> pd.DataFrame:
+        """One row per comparison: its worst error, its tolerance, their ratio (the margin used) and why the tolerance.
+
+        The errors of a chaotic training differ between machines in their last digits: a chapter shows
+        this table in a cell whose output is not compared (``# NBVAL_IGNORE_OUTPUT``).
+        """
+        rows = [{"comparison": c.name, "error": "rel." if c.kind == "rel" else "abs.", "worst error": c.worst_error,
+                 "tolerance": c.tolerance, "worst / tolerance": c.worst_error / c.tolerance if c.tolerance else
+                 (0.0 if c.worst_error == 0 else math.inf), "cases": c.n_cases, "passed": c.passed,
+                 "why this tolerance": c.reason}
+                for c in self.comparisons]
+        return pd.DataFrame(rows).set_index("comparison")
+
     def to_record(self) -> dict[str, Any]:
         worst = max(self.comparisons, key=lambda c: c.worst_error / c.tolerance if c.tolerance else math.inf)
         return {
@@ -177,7 +222,8 @@ class Verdict:
             "scale": self.scale,
             "runtime_s": round(self.runtime_s, 3),
             "n_cases": self.n_cases,
-            "worst": worst.to_record(),
+            "worst": {k: v for k, v in worst.to_record().items() if k not in ("measured", "predicted")},
             "comparisons": [c.to_record() for c in self.comparisons],
             "notes": list(self.notes),
+            "settings": self.settings,
         }

@@ -29,7 +29,13 @@ def record_dir() -> Path | None:
 
 
 def write_record(verdict: Verdict, directory: Path | str) -> Path:
-    """Write ``<directory>/<claim id>.json`` and return its path."""
+    """Write ``<directory>/<claim id>.json`` and return its path.
+
+    A verdict of modified settings (:attr:`~wdcompanion.claims.protocol.Verdict.modified`) is not the claim's check: ``ValueError``.
+    The file is strict JSON (no ``Infinity`` or ``NaN``).
+    """
+    if verdict.modified:
+        raise ValueError(f"{verdict.claim_id}: a verdict of modified settings is not recorded as the claim's check")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = verdict.to_record()
@@ -37,7 +43,7 @@ def write_record(verdict: Verdict, directory: Path | str) -> Path:
     record["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     path = directory / f"{verdict.claim_id}.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, allow_nan=False))
     tmp.replace(path)
     return path
 
@@ -52,6 +58,6 @@ def read_records(directory: Path | str | None) -> dict[str, dict[str, Any]]:
             record = json.loads(path.read_text())
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and "claim_id" in record:
+        if isinstance(record, dict) and "claim_id" in record and record.get("scale") != "modified":
             records[record["claim_id"]] = record
     return records

@@ -3,10 +3,13 @@
 Only claims whose check exists are registered. A claim's *caveats* declare the parts of its
 statement that the book does not confirm: parts it only reports (shown, not checked) and parts
 its experiments contradict, each with one sentence. The dashboard shows a claim whose check passes
-but which has a caveat as **partial**, so that what is partial is data, never a page's wording. A check is the ``run(scale)`` function of a
-module in :mod:`wdcompanion.claims`; it returns a result object whose ``verdict`` attribute is
-a :class:`~wdcompanion.claims.protocol.Verdict`. The chapter calls the same function, so the
-book and ``wdc check`` cannot disagree.
+but which has a caveat as **partial**, so that what is partial is data, never a page's wording.
+
+A check is the ``run(settings)`` function of a module in :mod:`wdcompanion.claims`, run with the
+module's registered settings (``REGISTERED[scale]``: ``SMALL`` or ``PAPER``, see
+:mod:`wdcompanion.claims.settings`); it returns a result object whose ``verdict`` attribute is a
+:class:`~wdcompanion.claims.protocol.Verdict`. The chapter calls the same function with the same
+settings, so the book and ``wdc check`` cannot disagree.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .protocol import Verdict
+from .settings import ClaimSettings
 
 __all__ = ["Caveat", "CAVEAT_KINDS", "Claim", "CLAIMS", "SCALES", "SCALE_ENV", "get_claim", "run_claim", "check", "scale_from_env"]
 
@@ -60,13 +64,18 @@ class Claim:
     location: str
     statement: str
     chapter: str  # Sphinx docname of the chapter, relative to the book root
-    module: str  # module in wdcompanion.claims whose run(scale) performs the check
+    module: str  # module in wdcompanion.claims whose run(settings) performs the check
     caveats: tuple[Caveat, ...] = ()
 
-    def run(self, scale: str = "small") -> Any:
-        """Run the experiment and its check; returns the module's result object."""
+    def settings(self, scale: str = "small") -> ClaimSettings:
+        """The registered settings of this claim's check at ``scale``."""
         module = importlib.import_module(f"wdcompanion.claims.{self.module}")
-        return module.run(scale=_check_scale(scale))
+        return module.REGISTERED[_check_scale(scale)]
+
+    def run(self, scale: str = "small") -> Any:
+        """Run the experiment and its check with the registered settings; returns the module's result object."""
+        module = importlib.import_module(f"wdcompanion.claims.{self.module}")
+        return module.run(self.settings(scale))
 
 
 CLAIMS: dict[str, Claim] = {

@@ -35,103 +35,149 @@ from .. import nets, rotation
 from ..optim import RotationalWrapper, param_groups
 from ..sweep import run_sweep, store_from_env
 from .protocol import Comparison, Verdict, compare
+from .settings import ClaimSettings, OptimizerCase, describe_fields, doc, resolve, scale_of
 
 CLAIM_ID = "req-rotational-variants"
 
-__all__ = ["CLAIM_ID", "RotationalVariantsResult", "run", "WALKS", "train_with_warmup", "warmup_run", "sweep_settings"]
+__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "train_with_warmup", "warmup_run",
+           "sweep_settings"]
 
-C = 256
-# (label, optimizer, lr, weight_decay, keyword arguments) of the random walks
-WALKS = (
-    ("AdamW", "adamw", 0.02, 0.1, dict(betas=(0.9, 0.99))),
-    ("SGDM", "sgdm", 0.2, 0.01, dict(momentum=0.9)),
-    ("Lion", "lion", 0.002, 0.5, dict(betas=(0.9, 0.99))),
-    ("Adam+L2 (wrapped, AdamW angle)", "adam_l2", 0.02, 0.1, dict(betas=(0.9, 0.99))),
+@describe_fields
+@dataclass(frozen=True)
+class Settings(ClaimSettings):
+    """What the chapter runs (``SMALL``) and its paper-scale version (``PAPER``); change with ``dataclasses.replace``."""
+
+    walks: tuple[OptimizerCase, ...] = doc("random walks; an 'adam_l2' walk is wrapped at AdamW's angle")
+    fan_in: int = doc("fan-in C of the random walks' neurons")
+    steps: int = doc("random-walk steps")
+    neurons: int = doc("neurons per random walk")
+    settled: int = doc("steps after which the RV's update-norm average has forgotten the start (beta_u = 0.9)")
+    samples: int = doc("samples of the generated teacher task (MLP, sweep and grid)")
+    widths: tuple[int, ...] = doc("hidden widths of the BatchNorm MLP")
+    net_steps: int = doc("training steps of the RV-AdamW MLP")
+    net_lr: float = doc("its learning rate")
+    net_wd: float = doc("weight decay of the MLP, the warmup sweep and the grid")
+    sweep_steps: int = doc("training steps of each run of the sweep and the grid")
+    lrs: tuple[float, ...] = doc("peak learning rates of the warmup sweep (AdamW and RV-AdamW)")
+    seeds: tuple[int, ...] = doc("seeds of the warmup sweep")
+    warmup_fraction: float = doc("linear warmup over this fraction of the steps (or none)")
+    grid_lrs: tuple[float, ...] = doc("learning rates of the Adam + L2 / AdamW / wrapped Adam + L2 grid (one seed)")
+    grid_l2_small: float = doc("the grid's second, small Adam + L2 coefficient (the other is net_wd)")
+
+    def check(self) -> None:
+        self._positive("steps", "neurons", "samples", "widths", "net_steps", "net_lr", "net_wd", "sweep_steps", "lrs",
+                       "grid_lrs", "grid_l2_small")
+        if self.fan_in < 2:
+            raise ValueError(f"Settings.fan_in must be >= 2 (a fan-in of 1 cannot rotate), got {self.fan_in}")
+        if not 0 < self.settled < self.steps:
+            raise ValueError(f"Settings.settled must lie in (0, steps), got {self.settled}")
+        if not 0 < self.warmup_fraction <= 1:
+            raise ValueError(f"Settings.warmup_fraction must lie in (0, 1], got {self.warmup_fraction}")
+        if not self.seeds or not self.walks or not any(w.optimizer == "adamw" for w in self.walks):
+            raise ValueError("Settings.seeds must not be empty, and walks must include an 'adamw' walk (the transient)")
+
+
+_WALKS = (
+    OptimizerCase("AdamW", "adamw", 0.02, 0.1, (0.9, 0.99), None),
+    OptimizerCase("SGDM", "sgdm", 0.2, 0.01, None, 0.9),
+    OptimizerCase("Lion", "lion", 0.002, 0.5, (0.9, 0.99), None),
+    OptimizerCase("Adam+L2 (wrapped, AdamW angle)", "adam_l2", 0.02, 0.1, (0.9, 0.99), None),
 )
-_SCALE = {
-    "small": dict(steps=600, neurons=32, net_steps=800, widths=(64, 64, 64), samples=2048, sweep_steps=300,
-                  lrs=(0.001, 0.004, 0.016, 0.064, 0.256), seeds=(0, 1), grid_lrs=(0.003, 0.01, 0.03)),
-    "paper": dict(steps=5000, neurons=256, net_steps=10000, widths=(512, 512, 512, 512), samples=65536,
-                  sweep_steps=5000, lrs=tuple(0.001 * 2.0**k for k in range(11)), seeds=(0, 1, 2),
-                  grid_lrs=(0.001, 0.003, 0.01, 0.03, 0.1)),
-}
-NET_LR, NET_WD, WARMUP_FRACTION = 0.01, 0.1, 0.1
-SETTLED = 100  # steps after which the RV's update-norm average has forgotten the start (beta_u = 0.9)
+_COMMON = dict(walks=_WALKS, fan_in=256, settled=100, net_lr=0.01, net_wd=0.1, warmup_fraction=0.1, grid_l2_small=1e-3)
+SMALL = Settings(steps=600, neurons=32, net_steps=800, widths=(64, 64, 64), samples=2048, sweep_steps=300,
+                 lrs=(0.001, 0.004, 0.016, 0.064, 0.256), seeds=(0, 1), grid_lrs=(0.003, 0.01, 0.03), **_COMMON)
+PAPER = Settings(steps=5000, neurons=256, net_steps=10000, widths=(512, 512, 512, 512), samples=65536, sweep_steps=5000,
+                 lrs=tuple(0.001 * 2.0**k for k in range(11)), seeds=(0, 1, 2), grid_lrs=(0.001, 0.003, 0.01, 0.03, 0.1),
+                 **_COMMON)
+REGISTERED = {"small": SMALL, "paper": PAPER}
 
 
 @dataclass
 class RotationalVariantsResult:
     verdict: Verdict
     walks: dict = field(default_factory=dict)  # label -> {"plain"/"rv": (steps, mean angle / target)}
-    windows: list[dict] = field(default_factory=list)  # per walk: mean angle / target in step windows
+    windows: pd.DataFrame = field(default_factory=pd.DataFrame)  # per walk (index): target, mean angle / target per WINDOWS
     network: dict = field(default_factory=dict)  # layer -> (steps, mean angle / target)
     sweep: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per warmup_run: its settings, loss, accuracy
     grid: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same for the Adam + L2 / AdamW / wrapped grid
 
 
-def _window(values: np.ndarray, start: int, stop: int) -> float:
+WINDOWS = {"steps 0-9": (0, 10), "steps 10-99": (10, 100), "steps 100-": (100, None)}  # windows of the transient table
+
+
+def _window(values: np.ndarray, start: int, stop: int | None) -> float:
     return float(values[start:stop].mean())
 
 
-def _walks(scale, result) -> list[Comparison]:
-    first_rv, settled_rv, norm_drift, first_plain, first_plain_pred = [], [], [], [], []
-    for label, name, lr, wd, kwargs in WALKS:
+def _walks(scale: Settings, result) -> list[Comparison]:
+    first_rv, settled_rv, norm_drift, first_plain, first_plain_pred, windows = [], [], [], [], [], []
+    C, settled = scale.fan_in, scale.settled
+    for walk in scale.walks:
+        label, name, lr, wd, kwargs = walk.label, walk.optimizer, walk.lr, walk.weight_decay, walk.kwargs
         G = C - 1.0  # unit gradient scale
         pred = rotation.equilibrium("adamw" if name == "adam_l2" else name, lr=lr, weight_decay=wd, fan_in=C,
                                     grad_norm_sq=G, **kwargs)
         target = pred.angular_update
         norm0 = 0.1 * pred.norm
-        common = dict(lr=lr, weight_decay=wd, steps=scale["steps"], n_neurons=scale["neurons"], fan_in=C, init_norm=norm0,
+        common = dict(lr=lr, weight_decay=wd, steps=scale.steps, n_neurons=scale.neurons, fan_in=C, init_norm=norm0,
                       seed=3, **kwargs)
         rv = rotation.random_walk(name, rotational=True, **common)
         curves = {"rv": (rv.steps, rv.angles.mean(1) / target)}
         first_rv.append(rv.angles[0] / target)
-        settled_rv.append(rv.angles[SETTLED:].mean() / target)
+        settled_rv.append(rv.angles[settled:].mean() / target)
         norm_drift.append(np.abs(rv.norms / norm0 - 1).max())
-        row = dict(label=label, target=target)
         if name == "adamw":
             plain = rotation.random_walk(name, **common)
             curves["plain"] = (plain.steps, plain.angles.mean(1) / target)
             first_plain.append(plain.angles[0].mean())
             first_plain_pred.append(math.atan(lr * math.sqrt(C - 1) / ((1 - lr * wd) * norm0)))
-            for key, values in curves.items():
-                row.update({f"{key} {a}-{b}": _window(values[1], a, b) for a, b in ((0, 10), (10, 100), (100, None))})
-        else:
-            row.update({f"rv {a}-{b}": _window(curves["rv"][1], a, b) for a, b in ((0, 10), (10, 100), (100, None))})
+        for key in ("plain", "rv"):
+            if key in curves:
+                ratio = curves[key][1]
+                windows.append({"optimizer": label if key == "plain" else f"RV-{label}", "target (rad)": target,
+                                **{title: _window(ratio, a, b) for title, (a, b) in WINDOWS.items()}})
         result.walks[label] = curves
-        result.windows.append(row)
+    result.windows = pd.DataFrame(windows).set_index("optimizer")
     return [
         compare("random walk, plain AdamW from 0.1x the equilibrium norm: first angular update vs "
-                "arctan(lr sqrt(C-1) / ((1 - lr wd) |w0|))", first_plain, first_plain_pred, 0.02, "rel"),
+                "arctan(lr sqrt(C-1) / ((1 - lr wd) |w0|))", first_plain, first_plain_pred, 0.02, "rel",
+                reason="the random walk's tolerance for single-step quantities (2%), set before the run"),
         compare("random walk, RV (AdamW, SGDM, Lion, wrapped Adam+L2): first angular update of every neuron / target",
-                np.concatenate(first_rv), 1.0, 1e-3, "rel"),
-        compare(f"random walk, RV: mean angular update after step {SETTLED} / equilibrium angle of Table 1",
-                settled_rv, 1.0, 0.02, "rel"),
-        compare("random walk, RV: max |norm / initial norm - 1| over all neurons and steps", norm_drift, 0.0, 1e-6, "abs"),
+                np.concatenate(first_rv), 1.0, 1e-3, "rel",
+                reason="the RV's first step is the target by construction, up to float rounding in the projection"),
+        compare(f"random walk, RV: mean angular update after step {settled} / equilibrium angle of Table 1",
+                settled_rv, 1.0, 0.02, "rel",
+                reason="random-walk noise over the averaged neurons and steps stays below 1% (2%)"),
+        compare("random walk, RV: max |norm / initial norm - 1| over all neurons and steps", norm_drift, 0.0, 1e-6, "abs",
+                reason="the projection keeps norms up to float64 rounding"),
     ]
 
 
-def _network(scale, result) -> list[Comparison]:
-    x, y = nets.teacher_data(scale["samples"], seed=0)
-    model = nets.mlp(x.shape[1], scale["widths"], 10, norm="batch", seed=1)
+def _network(scale: Settings, result) -> list[Comparison]:
+    net_lr, net_wd = scale.net_lr, scale.net_wd
+    x, y = nets.teacher_data(scale.samples, seed=0)
+    model = nets.mlp(x.shape[1], scale.widths, 10, norm="batch", seed=1)
     hidden = [f"{i}.weight" for i, m in enumerate(model) if isinstance(m, torch.nn.Linear)][:-1]
     params = dict(model.named_parameters())
-    optimizer = _optimizer("RV-AdamW", model, NET_LR, NET_WD)
+    optimizer = _optimizer("RV-AdamW", model, net_lr, net_wd)
     start = {name: params[name].detach().norm(dim=1).clone() for name in hidden}
     tracker = rotation.RotationTracker(model, optimizer, interval=5, names=hidden)
-    nets.train_classifier(model, optimizer, x, y, scale["net_steps"], seed=2)
+    nets.train_classifier(model, optimizer, x, y, scale.net_steps, seed=2)
     tracker.remove()
-    target = rotation.equilibrium("adamw", lr=NET_LR, weight_decay=NET_WD, fan_in=1, betas=(0.9, 0.999)).angular_update
+    target = rotation.equilibrium("adamw", lr=net_lr, weight_decay=net_wd, fan_in=1, betas=(0.9, 0.999)).angular_update
     late = slice(len(tracker.recorded_steps) // 2, None)
     result.network = {name: (tracker.recorded_steps, tracker.angles(name).mean(1) / target)
                       for name in hidden}
     drift = [float((torch.as_tensor(tracker.norms(name)).double() / start[name].double() - 1).abs().max()) for name in hidden]
     means = [float((params[name].detach().mean(dim=1).abs() / start[name]).max()) for name in hidden]
     return [
-        compare("MLP + BatchNorm, RV-AdamW: max |neuron norm / initial norm - 1| per layer (float32)", drift, 0.0, 1e-6, "abs"),
-        compare("MLP + BatchNorm, RV-AdamW: max |neuron mean| / neuron norm per layer (zero mean kept)", means, 0.0, 1e-6, "abs"),
+        compare("MLP + BatchNorm, RV-AdamW: max |neuron norm / initial norm - 1| per layer (float32)", drift, 0.0, 1e-6, "abs",
+                reason="the projection keeps norms up to float32 rounding"),
+        compare("MLP + BatchNorm, RV-AdamW: max |neuron mean| / neuron norm per layer (zero mean kept)", means, 0.0, 1e-6, "abs",
+                reason="the centring keeps means at zero up to float32 rounding"),
         compare("MLP + BatchNorm, RV-AdamW: per-layer angular update in the second half / sqrt(2 lr wd (1-b1)/(1+b1))",
-                [tracker.angles(name)[late].mean() / target for name in hidden], 1.0, 0.05, "rel"),
+                [tracker.angles(name)[late].mean() / target for name in hidden], 1.0, 0.05, "rel",
+                reason="the update-norm average lags a shrinking update early on: 5% in the second half"),
     ]
 
 
@@ -150,13 +196,16 @@ def _optimizer(kind: str, model: torch.nn.Sequential, lr: float, wd: float) -> t
     raise ValueError(f"unknown optimizer kind {kind!r}")
 
 
-def train_with_warmup(kind: str, lr: float, *, warmup: bool, steps: int, data, widths, seed: int = 0,
-                      weight_decay: float = NET_WD, norm: str = "batch") -> dict:
-    """Train a fresh MLP with ``kind`` at peak ``lr``, linear warmup over 10% of the steps or none; final metrics."""
+def train_with_warmup(kind: str, lr: float, *, warmup: bool, steps: int, data, widths, weight_decay: float,
+                      warmup_fraction: float, seed: int = 0, norm: str = "batch") -> dict:
+    """Train a fresh MLP with ``kind`` at peak ``lr``, linear warmup over ``warmup_fraction`` of the steps or none.
+
+    Returns the final metrics (training loss over the last 10% of the steps, NaN if it diverged, and accuracy).
+    """
     x, y = data
     model = nets.mlp(x.shape[1], widths, 10, norm=norm, seed=seed)
     optimizer = _optimizer(kind, model, lr, weight_decay)
-    warm = max(1, int(WARMUP_FRACTION * steps))
+    warm = max(1, int(warmup_fraction * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: min(1.0, (t + 1) / warm) if warmup else 1.0)
     run = nets.train_classifier(model, optimizer, x, y, steps, seed=seed + 10, on_step=lambda _: schedule.step())
     tail = run.losses[-max(1, steps // 10):]
@@ -165,7 +214,7 @@ def train_with_warmup(kind: str, lr: float, *, warmup: bool, steps: int, data, w
 
 
 def warmup_run(*, optimizer: str, lr: float, warmup: bool, seed: int, weight_decay: float, steps: int, samples: int,
-               widths: list[int]) -> dict[str, float]:
+               widths: list[int], warmup_fraction: float) -> dict[str, float]:
     """One training of the warmup sweep or the Adam + L2 grid, as a :func:`~wdcompanion.sweep.run_sweep` run.
 
     Everything it depends on is in its arguments: the generated data (``samples`` of the teacher task, data
@@ -173,24 +222,26 @@ def warmup_run(*, optimizer: str, lr: float, warmup: bool, seed: int, weight_dec
     Returns the final training loss (mean over the last 10% of the steps, NaN if it diverged) and accuracy.
     """
     row = train_with_warmup(optimizer, lr, warmup=warmup, steps=steps, data=nets.teacher_data(samples, seed=0),
-                            widths=tuple(widths), seed=seed, weight_decay=weight_decay)
+                            widths=tuple(widths), seed=seed, weight_decay=weight_decay, warmup_fraction=warmup_fraction)
     return dict(loss=row["loss"], accuracy=row["accuracy"])
 
 
-def sweep_settings(scale: dict) -> tuple[list[dict], list[dict]]:
-    """The settings of :func:`warmup_run` for the warmup sweep and for the Adam + L2 grid, from a scale's settings dict."""
-    if not isinstance(scale, dict):
-        raise TypeError(f"scale must be a dict of settings such as _SCALE['small'], got {type(scale).__name__}")
-    common = dict(steps=scale["sweep_steps"], samples=scale["samples"], widths=list(scale["widths"]))
-    sweep = [dict(optimizer=kind, lr=lr, warmup=warmup, seed=seed, weight_decay=NET_WD, **common)
-             for kind in ("AdamW", "RV-AdamW") for lr in scale["lrs"] for warmup in (True, False) for seed in scale["seeds"]]
-    grid = [dict(optimizer=kind, lr=lr, warmup=True, seed=0, weight_decay=wd, **common)
-            for lr in scale["grid_lrs"] for kind, wd in (("Adam+L2", 1e-3), ("Adam+L2", NET_WD), ("AdamW", NET_WD),
-                                                       ("RV-Adam+L2", NET_WD))]
+def sweep_settings(settings: Settings) -> tuple[list[dict], list[dict]]:
+    """The settings of :func:`warmup_run` for the warmup sweep and for the Adam + L2 grid."""
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings must be a rotational_variants.Settings such as SMALL, got {type(settings).__name__}")
+    common = dict(steps=settings.sweep_steps, samples=settings.samples, widths=list(settings.widths),
+                  warmup_fraction=settings.warmup_fraction)
+    wd = settings.net_wd
+    sweep = [dict(optimizer=kind, lr=lr, warmup=warmup, seed=seed, weight_decay=wd, **common)
+             for kind in ("AdamW", "RV-AdamW") for lr in settings.lrs for warmup in (True, False) for seed in settings.seeds]
+    grid = [dict(optimizer=kind, lr=lr, warmup=True, seed=0, weight_decay=decay, **common)
+            for lr in settings.grid_lrs
+            for kind, decay in (("Adam+L2", settings.grid_l2_small), ("Adam+L2", wd), ("AdamW", wd), ("RV-Adam+L2", wd))]
     return sweep, grid
 
 
-def _sweep(scale, result) -> None:
+def _sweep(scale: Settings, result) -> None:
     """Both grids in one :func:`~wdcompanion.sweep.run_sweep` call: local processes (or ``$WDC_DASK``'s cluster),
     results stored in ``$WDC_SWEEP_STORE`` when it is set, so an interrupted paper-scale run resumes."""
     sweep, grid = sweep_settings(scale)
@@ -199,17 +250,18 @@ def _sweep(scale, result) -> None:
     result.sweep, result.grid = (table.iloc[[unique.index(s) for s in part]].reset_index(drop=True) for part in (sweep, grid))
 
 
-def run(scale: str = "small", *, sweep: bool = True) -> RotationalVariantsResult:
-    """Run every experiment of the chapter and return its data with the verdict.
+def run(settings: Settings | str = SMALL, *, sweep: bool = True) -> RotationalVariantsResult:
+    """Run every experiment of the chapter with ``settings`` (or a scale name) and return its data and verdict.
 
     ``sweep=False`` skips the reported-only learning-rate sweep and grid (the verdict is the same).
     """
+    settings = resolve(settings, Settings, REGISTERED)
     start = time.perf_counter()
-    settings = _SCALE[scale]
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     result = RotationalVariantsResult(verdict=None)  # type: ignore[arg-type]
     comparisons = _walks(settings, result) + _network(settings, result)
     if sweep:
         _sweep(settings, result)
-    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale, time.perf_counter() - start)
+    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start,
+                             settings=settings.to_record())
     return result
