@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,16 @@ def check_depth(depth: Any, name: str = "depth") -> int:
     if depth < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {depth}")
     return int(depth)
+
+
+def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
+    """``(beta1, beta2)`` as floats, each in [0, 1); ``TypeError`` unless a pair of numbers, ``ValueError`` out of range."""
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence):
+        raise TypeError(f"{name} must be a pair of numbers in [0, 1), got {betas!r}")
+    if len(betas) != 2 or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) and 0.0 <= b < 1.0
+                                  for b in betas):
+        raise ValueError(f"{name} must be two numbers in [0, 1), got {betas!r}")
+    return float(betas[0]), float(betas[1])
 
 
 def check_positive(value: Any, name: str) -> float:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ._validation import check_nonnegative, check_positive
+from ._validation import check_betas, check_nonnegative, check_positive
 
 __all__ = ["Lion", "RotationalWrapper", "rotation_target", "rotate_neuron", "param_groups"]
 
@@ -34,15 +34,6 @@ def _evaluate(closure: Callable[[], float] | None) -> float | None:
         return None
     with torch.enable_grad():
         return closure()
-
-
-def _check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
-    if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence):
-        raise TypeError(f"{name} must be a pair of numbers in [0, 1), got {betas!r}")
-    if len(betas) != 2 or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) and 0.0 <= b < 1.0
-                                  for b in betas):
-        raise ValueError(f"{name} must be two numbers in [0, 1), got {betas!r}")
-    return float(betas[0]), float(betas[1])
 
 
 def _check_fraction(value: Any, name: str) -> float:
@@ -61,7 +52,7 @@ class Lion(torch.optim.Optimizer):
                  weight_decay: float = 0.0):
         check_positive(lr, "lr")
         check_nonnegative(weight_decay, "weight_decay")
-        super().__init__(params, dict(lr=lr, betas=_check_betas(betas), weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=check_betas(betas), weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -260,7 +251,7 @@ class RotationalWrapper(torch.optim.Optimizer):
         self.inner_name = inner
         self._check_hyperparameters(defaults, "")
         if "betas" in defaults:
-            defaults["betas"] = _check_betas(defaults["betas"])
+            defaults["betas"] = check_betas(defaults["betas"])
         self._foreach = foreach
         self._shadows: dict[torch.Tensor, torch.Tensor] = {}
         self._pending: list[dict] = []
@@ -279,7 +270,7 @@ class RotationalWrapper(torch.optim.Optimizer):
         check_nonnegative(group["lr"], f"{where}lr")
         check_nonnegative(group["weight_decay"], f"{where}weight_decay")
         if "betas" in _INNER_KEYS[self.inner_name]:
-            _check_betas(group["betas"], f"{where}betas")
+            check_betas(group["betas"], f"{where}betas")
         if "momentum" in _INNER_KEYS[self.inner_name]:
             _check_fraction(group["momentum"], f"{where}momentum")
         if "eps" in _INNER_KEYS[self.inner_name]:
@@ -340,7 +331,7 @@ class RotationalWrapper(torch.optim.Optimizer):
             self.param_groups.pop()
             raise
         if "betas" in group:
-            group["betas"] = _check_betas(group["betas"])
+            group["betas"] = check_betas(group["betas"])
         for _, p in rotational:
             self._center(p, group)
             self._shadows[p] = torch.zeros_like(p, memory_format=torch.contiguous_format)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_count, check_nonnegative, check_positive
+from ._validation import check_betas, check_count, check_nonnegative, check_positive
 from .optim import Lion, RotationalWrapper
 
 __all__ = ["OPTIMIZERS", "Equilibrium", "equilibrium", "angular_update", "RotationTracker", "RandomWalk", "random_walk"]
@@ -39,10 +39,7 @@ class Equilibrium:
 
 
 def _betas(betas: Any, default: tuple[float, float]) -> tuple[float, float]:
-    betas = default if betas is None else tuple(float(b) for b in betas)
-    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
-    return betas
+    return default if betas is None else check_betas(betas)
 
 
 def equilibrium(optimizer: str, *, lr: float, weight_decay: float, fan_in: int, grad_norm_sq: float | None = None,
