@@ -93,6 +93,10 @@ def test_every_figure_is_in_the_pdf(pdf):
     assert sum(expected.values()) > 10 and not missing, f"figures not in the PDF (width, height: count): {dict(missing)}"
 
 
+def squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text).lower()
+
+
 def test_every_cited_work_is_in_the_bibliography(pdf):
     from pybtex.database import parse_file
 
@@ -106,4 +110,5 @@ def test_every_cited_work_is_in_the_bibliography(pdf):
         surname = entries[key].persons["author"][0].last_names[0].strip("{}")
         assert surname in text, f"{key}: its first author {surname!r} is not in the PDF"
         title_start = " ".join(re.sub(r"[{}$\\]", "", entries[key].fields["title"]).split()[:3])
-        assert title_start.lower() in text.lower(), f"{key}: its title ({title_start!r}...) is not in the PDF"
+        # compared without whitespace: pypdf drops the spaces of some tightly justified lines ("Onℓqoptimization")
+        assert squeezed(title_start) in squeezed(text), f"{key}: its title ({title_start!r}...) is not in the PDF"
