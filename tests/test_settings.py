@@ -65,6 +65,8 @@ def test_fields_are_coerced_and_checked_by_their_annotation():
         dataclasses.replace(equilibrium.SMALL, fan_in=1)  # a fan-in of 1 cannot rotate: refused, not mangled
     with pytest.raises(ValueError, match="exceptional_depth"):
         dataclasses.replace(unique_minimizer.SMALL, exceptional_depth=2)
+    with pytest.raises(ValueError, match=r"EquilibriumCase\.betas must be two numbers in \[0, 1\)"):
+        dataclasses.replace(equilibrium.SMALL.optimizers[0], betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="SGDM takes momentum"):
         dataclasses.replace(equilibrium.SMALL.optimizers[2], momentum=None)
     with pytest.raises(ValueError, match="SpectrumTarget.cases"):

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from .. import nets, rotation
-from .._validation import as_real_array, check_count
+from .._validation import as_real_array, check_betas, check_count
 from ..data import mnist1d
 from ..optim import param_groups
 from .protocol import Comparison, Verdict, compare
-from .settings import ClaimSettings, Part, describe_fields, doc, resolve, scale_of
+from .settings import ClaimSettings, Part, describe_fields, doc, resolve, verdict_for
 
 CLAIM_ID = "req-balanced-rotation"
 
@@ -62,8 +62,9 @@ class Hyperparameters(Part):
 
     def check(self) -> None:
         self._positive("lr", "weight_decay", "sgdm_lr", "sgdm_weight_decay", "l2_weight_decay")
-        if not (0 <= self.betas[0] < 1 and 0 <= self.betas[1] < 1 and 0 <= self.momentum < 1):
-            raise ValueError(f"Hyperparameters.betas and momentum must lie in [0, 1), got {self.betas}, {self.momentum}")
+        check_betas(self.betas, "Hyperparameters.betas")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"Hyperparameters.momentum must lie in [0, 1), got {self.momentum}")
 
 
 @describe_fields
@@ -419,6 +420,5 @@ def run(settings: Settings | str = SMALL) -> BalancedRotationResult:
     if settings.resnet is not None:
         comparisons += _resnet(settings.resnet, settings.hyper, result)
         notes = (_accuracy_note(result),)
-    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start, notes,
-                             settings=settings.to_record())
+    result.verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start, notes)
     return result

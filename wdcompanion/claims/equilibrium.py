@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import rotation
 from .protocol import Comparison, Verdict, compare
-from .settings import ClaimSettings, OptimizerCase, describe_fields, doc, resolve, scale_of
+from .settings import ClaimSettings, OptimizerCase, describe_fields, doc, resolve, verdict_for
 
 CLAIM_ID = "req-equilibrium"
 
@@ -98,20 +98,20 @@ def _measure(name, lr, wd, kwargs, scale: Settings, *, grad_scale=1.0, seed=0):
 
 
 def _table(scale, result) -> list[Comparison]:
-    ratios: dict[float, tuple[list, list, list]] = {}  # tolerance -> (labels, norm ratios, angle ratios)
+    ratios: dict[float, tuple[list, list, list]] = {}  # tolerance -> (optimizers, norm ratios, angle ratios)
     for case in scale.optimizers:
         label, name, lr, wd = case.label, case.optimizer, case.lr, case.weight_decay
         pred, walk, norm, angle = _measure(name, lr, wd, case.kwargs, scale)
-        labels, norms, angles = ratios.setdefault(case.tolerance, ([], [], []))
-        labels.append(label)
+        optimizers, norms, angles = ratios.setdefault(case.tolerance, ([], [], []))
+        optimizers.append(name)
         norms.append(norm / pred.norm)
         angles.append(angle / pred.angular_update)
         result.rows.append(dict(label=label, lr=lr, wd=wd, norm=norm, predicted_norm=pred.norm, angle=angle,
                                 predicted_angle=pred.angular_update, timescale=pred.timescale))
         result.trajectories[label] = (walk.steps, walk.norms.mean(1), walk.angles.mean(1), pred)
     comparisons = []
-    for tolerance, (labels, norms, angles) in ratios.items():  # one pair of comparisons per declared tolerance
-        names = _optimizer_names(labels)
+    for tolerance, (optimizers, norms, angles) in ratios.items():  # one pair of comparisons per declared tolerance
+        names = _optimizer_names(optimizers)
         comparisons += [compare(f"equilibrium norm / prediction: {names}", norms, 1.0, tolerance, "rel",
                 reason="walk noise (2%); Lion's sign update is noisier (3%)"),
                         compare(f"equilibrium angular update / prediction: {names}", angles, 1.0, tolerance, "rel",
@@ -119,12 +119,12 @@ def _table(scale, result) -> list[Comparison]:
     return comparisons
 
 
-def _optimizer_names(labels: list[str]) -> str:
-    """E.g. ``AdamW, SGDM, Adam+L2 (2 settings each)`` from the table's labels."""
-    families: dict[str, int] = {}
-    for label in labels:
-        family = label.split()[0].replace("SGD", "SGDM").replace("SGDMM", "SGDM")
-        families[family] = families.get(family, 0) + 1
+_FAMILIES = {"adamw": "AdamW", "sgdm": "SGDM", "adam_l2": "Adam+L2", "lion": "Lion"}
+
+
+def _optimizer_names(optimizers: list[str]) -> str:
+    """E.g. ``AdamW, SGDM, Adam+L2 (2 settings each)`` from the optimizers of the table's cases."""
+    families = {_FAMILIES[name]: optimizers.count(name) for name in dict.fromkeys(optimizers)}
     counts = set(families.values())
     each = f" ({counts.pop()} settings{' each' if len(families) > 1 else ''})" if len(counts) == 1 else ""
     return ", ".join(families) + each
@@ -211,6 +211,5 @@ def run(settings: Settings | str = SMALL) -> EquilibriumResult:
     start = time.perf_counter()
     result = EquilibriumResult(verdict=None)  # type: ignore[arg-type]
     comparisons = _table(settings, result) + _dependence(settings, result) + _relaxation(settings, result)
-    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start,
-                             settings=settings.to_record())
+    result.verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start)
     return result

@@ -35,7 +35,7 @@ from .. import curvature, dmf
 from ..multistart import minimize_dmf
 from .lambda_threshold import target_with_spectrum
 from .protocol import Comparison, Verdict, compare
-from .settings import ClaimSettings, Part, describe_fields, doc, resolve, scale_of
+from .settings import ClaimSettings, Part, describe_fields, doc, resolve, verdict_for
 from .unique_minimizer import global_mask
 
 CLAIM_ID = "dmf-hessian-spectrum"
@@ -377,6 +377,5 @@ def run(settings: Settings | str = SMALL) -> HessianSpectrumResult:
     result = HessianSpectrumResult(verdict=None)  # type: ignore[arg-type]
     comparisons = _scalar(settings, result) + _control(settings, result) + _matrix(settings, result)
     comparisons += _rank_one(settings, result) + _lanczos(settings, result) + _sharpness(settings, result)
-    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start,
-                             settings=settings.to_record())
+    result.verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start)
     return result

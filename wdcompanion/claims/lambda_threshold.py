@@ -34,7 +34,7 @@ from scipy.stats import ortho_group
 from .. import dmf
 from ..multistart import cluster_values, minimize_dmf
 from .protocol import Comparison, Verdict, compare
-from .settings import ClaimSettings, describe_fields, doc, resolve, scale_of
+from .settings import ClaimSettings, describe_fields, doc, resolve, verdict_for
 
 CLAIM_ID = "dmf-lambda-threshold"
 
@@ -361,7 +361,6 @@ def run(settings: Settings | str = SMALL) -> LambdaThresholdResult:
     comparisons.append(gd_comparison)
     literature_comparisons, literature_rows = _literature(settings)
     comparisons += literature_comparisons
-    verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start,
-                      settings=settings.to_record())
+    verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start)
     return LambdaThresholdResult(verdict, threshold_rows, collapse_rows, jump_rows, histories, small_Y,
                                  settings.gd_depth, literature_rows)

@@ -30,7 +30,7 @@ from .. import curvature, dmf
 from ..multistart import minimize_dmf
 from .lambda_threshold import target_with_spectrum
 from .protocol import Comparison, Verdict, compare
-from .settings import ClaimSettings, describe_fields, doc, resolve, scale_of
+from .settings import ClaimSettings, describe_fields, doc, resolve, verdict_for
 from .unique_minimizer import MatrixTarget, global_mask
 
 CLAIM_ID = "dmf-layer-norms"
@@ -207,6 +207,5 @@ def run(settings: Settings | str = SMALL) -> LayerNormsResult:
     comparisons = _norms_and_traces(settings, result)
     comparisons += [_identity(settings), _exceptional(settings, result)]
     comparisons += _large(settings, result)
-    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start,
-                             settings=settings.to_record())
+    result.verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start)
     return result

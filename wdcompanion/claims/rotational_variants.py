@@ -35,7 +35,7 @@ from .. import nets, rotation
 from ..optim import RotationalWrapper, param_groups
 from ..sweep import run_sweep, store_from_env
 from .protocol import Comparison, Verdict, compare
-from .settings import ClaimSettings, OptimizerCase, describe_fields, doc, resolve, scale_of
+from .settings import ClaimSettings, OptimizerCase, describe_fields, doc, resolve, verdict_for
 
 CLAIM_ID = "req-rotational-variants"
 
@@ -262,6 +262,5 @@ def run(settings: Settings | str = SMALL, *, sweep: bool = True) -> RotationalVa
     comparisons = _walks(settings, result) + _network(settings, result)
     if sweep:
         _sweep(settings, result)
-    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start,
-                             settings=settings.to_record())
+    result.verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start)
     return result

@@ -25,17 +25,21 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import time
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
 
+from .._validation import check_betas
+from .protocol import Comparison, Verdict
+
 OPTIMIZERS = ("sgdm", "adamw", "adam_l2", "lion")  # those of wdcompanion.rotation (a test checks), without importing torch
 
-__all__ = ["ClaimSettings", "MODIFIED", "OptimizerCase", "Part", "describe_fields", "doc", "glue_settings", "prose", "resolve", "scale_of",
-           "settings_table"]
+__all__ = ["ClaimSettings", "MODIFIED", "OPTIMIZERS", "OptimizerCase", "Part", "describe_fields", "doc", "glue_settings",
+           "prose", "resolve", "scale_of", "settings_table", "verdict_for"]
 
 MODIFIED = "modified"
 
@@ -161,6 +165,8 @@ class OptimizerCase(Part):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"{type(self).__name__}.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         self._positive("lr", "weight_decay")
+        if self.betas is not None:
+            check_betas(self.betas, f"{type(self).__name__}.betas")
         if (self.optimizer == "sgdm") != (self.momentum is not None) or (self.optimizer == "sgdm") == (self.betas is not None):
             raise ValueError(f"{type(self).__name__} {self.label!r}: SGDM takes momentum (not betas), the others betas")
 
@@ -191,6 +197,14 @@ def resolve(settings: Any, cls: type[S], registered: Mapping[str, S]) -> S:
         raise TypeError(f"settings must be a {cls.__module__}.{cls.__qualname__} (or a scale name such as 'small'), "
                         f"got {type(settings).__name__}")
     return settings
+
+
+def verdict_for(claim_id: str, comparisons: Sequence[Comparison], settings: ClaimSettings,
+                registered: Mapping[str, ClaimSettings], started: float, notes: tuple[str, ...] = ()) -> Verdict:
+    """The verdict of a run of ``settings`` begun at ``time.perf_counter() == started``: its scale (:func:`scale_of`),
+    runtime and settings recorded with the comparisons."""
+    return Verdict(claim_id, tuple(comparisons), scale_of(settings, registered), time.perf_counter() - started, notes,
+                   settings=settings.to_record())
 
 
 def scale_of(settings: ClaimSettings, registered: Mapping[str, ClaimSettings]) -> str:

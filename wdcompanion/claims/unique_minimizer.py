@@ -27,7 +27,7 @@ from ..curvature import hessian_batch
 from ..multistart import MultistartResult, minimize_dmf
 from .lambda_threshold import target_with_spectrum
 from .protocol import Comparison, Verdict, compare
-from .settings import ClaimSettings, Part, describe_fields, doc, resolve, scale_of
+from .settings import ClaimSettings, Part, describe_fields, doc, resolve, verdict_for
 
 CLAIM_ID = "dmf-unique-minimizer"
 
@@ -281,6 +281,5 @@ def run(settings: Settings | str = SMALL) -> UniqueMinimizerResult:
     start = time.perf_counter()
     result = UniqueMinimizerResult(verdict=None)  # type: ignore[arg-type]
     comparisons = _scalar_part(settings, result) + _matrix_part(settings, result) + _exceptional_part(settings, result)
-    result.verdict = Verdict(CLAIM_ID, tuple(comparisons), scale_of(settings, REGISTERED), time.perf_counter() - start,
-                             settings=settings.to_record())
+    result.verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start)
     return result
