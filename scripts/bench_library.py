@@ -34,7 +34,8 @@ from scipy.sparse.linalg import eigsh
 from wdcompanion import curvature, dmf, nets, rotation
 from wdcompanion.claims import CLAIMS, run_claim
 from wdcompanion.claims.lambda_threshold import target_with_spectrum
-from wdcompanion.multistart import dmf_objective, lbfgs_batched, random_starts
+from wdcompanion.multistart import lbfgs_batched, random_starts
+from wdcompanion.objective import dmf_objective
 from wdcompanion.optim import RotationalWrapper, param_groups
 
 

@@ -54,16 +54,16 @@ def resnet() -> None:
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     label = br.RESNET_LABELS["adamw"]
     hyper = br.PAPER.hyper
-    convs, fan_in, _ = br.train_resnet(label, "adamw", br.PAPER.resnet, hyper, result)
+    run = br.train_resnet(label, "adamw", br.PAPER.resnet, hyper, result)
     target = rotation.equilibrium("adamw", lr=hyper.lr, weight_decay=hyper.weight_decay, fan_in=1, betas=hyper.betas).angular_update
-    for name in convs:
-        angles, norms = result.layers[label][name], result.norms[label][name]
-        norm = rotation.equilibrium("adamw", lr=hyper.lr, weight_decay=hyper.weight_decay, fan_in=fan_in[name],
+    for name in run.layers:
+        angles, norms = run.angles[name], run.norms[name]
+        norm = rotation.equilibrium("adamw", lr=hyper.lr, weight_decay=hyper.weight_decay, fan_in=run.fan_in[name],
                                     betas=hyper.betas).norm
         quantiles = np.round(np.quantile(angles, [0.05, 0.25, 0.5, 0.75, 0.95]) / target, 3)
-        print(f"{name}: {len(angles)} filters of fan-in {fan_in[name]}, dead {result.dead_units[label][name]}, "
+        print(f"{name}: {len(angles)} filters of fan-in {run.fan_in[name]}, dead {run.dead_units[name]}, "
               f"angle / prediction: mean {angles.mean() / target:.3f}, quantiles {quantiles}, whole tensor "
-              f"{result.tensor_angles[label][name] / target:.3f}; norm / prediction: median {np.median(norms) / norm:.3f}",
+              f"{run.tensor_angles[name] / target:.3f}; norm / prediction: median {np.median(norms) / norm:.3f}",
               flush=True)
 
 
@@ -76,13 +76,13 @@ def main() -> None:
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     data = mnist1d()
     for label, optimizer in (("AdamW, BatchNorm", "adamw"), ("SGDM, BatchNorm", "sgdm")):
-        hidden, _, G = br._train(label, "batch", optimizer, scale, data, result)
-        for name in hidden:
-            angles, norms, g = result.layers[label][name], result.norms[label][name], G[name]
+        run = br._train(label, "batch", optimizer, scale, data, result)
+        for name in run.layers:
+            angles, norms, g = run.angles[name], run.norms[name], run.grad_norm_sq[name]
             quantiles = np.round(np.quantile(angles, [0.05, 0.25, 0.5, 0.75, 0.95]), 5)
-            print(f"{label} {name}: dead {result.dead_units[label][name]}/{len(angles)}, mean angle {angles.mean():.5f} "
+            print(f"{label} {name}: dead {run.dead_units[name]}/{len(angles)}, mean angle {angles.mean():.5f} "
                   f"(live {angles[g > 0].mean():.5f}), quantiles {quantiles}, whole tensor "
-                  f"{result.tensor_angles[label][name]:.5f}, norm mean {norms.mean():.3f} median {np.median(norms):.3f}, "
+                  f"{run.tensor_angles[name]:.5f}, norm mean {norms.mean():.3f} median {np.median(norms):.3f}, "
                   f"G median {np.median(g):.3g} min {g.min():.3g}", flush=True)
 
 

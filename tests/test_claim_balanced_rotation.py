@@ -118,27 +118,29 @@ def test_resnet1d_is_scale_invariant_per_filter_and_validates():
 def test_resnet_run_records_per_filter_angles():
     result = balanced_rotation.BalancedRotationResult(verdict=None)
     settings = balanced_rotation.ResNetSettings(widths=(4, 8), blocks=1, steps=20)
-    convs, fan_in, grad_sq = balanced_rotation.train_resnet("AdamW, ResNet", "adamw", settings, HYPER, result, device="cpu")
+    run = balanced_rotation.train_resnet("AdamW, ResNet", "adamw", settings, HYPER, result, device="cpu")
+    assert result.runs["AdamW, ResNet"] is run
     shapes = {name: p.shape for name, p in nets.resnet1d(40, (4, 8)).named_parameters()}
-    assert all(name.endswith("weight") for name in convs) and len(convs) >= 4
-    for name in convs:
-        assert result.layers["AdamW, ResNet"][name].shape == (shapes[name][0],)
-        assert fan_in[name] > 0 and grad_sq[name] > 0
-    assert 0 < result.test_accuracy["AdamW, ResNet"] <= 1
+    assert all(name.endswith("weight") for name in run.layers) and len(run.layers) >= 4
+    for name in run.layers:
+        assert run.angles[name].shape == run.norms[name].shape == run.grad_norm_sq[name].shape == (shapes[name][0],)
+        assert run.fan_in[name] == shapes[name][1] * shapes[name][2] and run.grad_norm_sq[name].mean() > 0
+    assert 0 < run.test_accuracy <= 1
+    assert list(run.table().index) == list(run.layers)
 
 
 def test_resnet_check_fails_on_a_wrong_beta_factor():
     """The paper-scale ResNet comparison on a short CPU run, against a prediction without the momentum factor."""
     result = balanced_rotation.BalancedRotationResult(verdict=None)
-    convs, _, _ = balanced_rotation.train_resnet(balanced_rotation.RESNET_LABELS["adamw"], "adamw",
-                                                 balanced_rotation.ResNetSettings(widths=(4, 8), blocks=1, steps=300), HYPER,
-                                                 result, device="cpu")
-    right = balanced_rotation.resnet_comparisons(result, convs, HYPER)[0]
+    balanced_rotation.train_resnet(balanced_rotation.RESNET_LABELS["adamw"], "adamw",
+                                   balanced_rotation.ResNetSettings(widths=(4, 8), blocks=1, steps=300), HYPER,
+                                   result, device="cpu")
+    right = balanced_rotation.resnet_comparisons(result, HYPER)[0]
     original = rotation.equilibrium
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(rotation, "equilibrium", lambda name, **kw: rotation.Equilibrium(
             original(name, **kw).norm, original(name, **kw).angular_update / math.sqrt(1 / 19), 1.0))  # beta factor dropped
-        wrong = balanced_rotation.resnet_comparisons(result, convs, HYPER)[0]
+        wrong = balanced_rotation.resnet_comparisons(result, HYPER)[0]
     assert not wrong.passed and wrong.worst_error > 3 * right.worst_error, (right, wrong)
 
 

@@ -15,10 +15,10 @@ def result(small_run):
 def test_check_passes(result):
     assert result.verdict.passed, result.verdict.report()
     assert result.verdict.n_cases > 300
-    below = [r for r in result.collapse_rows if r["side"] == "below"]
-    above = [r for r in result.collapse_rows if r["side"] == "above"]
-    assert all(r["norm_found"] > 0.05 for r in below)
-    assert all(r["norm_found"] < 1e-12 for r in above)
+    below = result.collapse[result.collapse.side == "below"]
+    above = result.collapse[result.collapse.side == "above"]
+    assert len(below) and (below.norm_found > 0.05).all()
+    assert len(above) and (above.norm_found < 1e-12).all()
 
 
 def test_numerical_threshold_is_independent_of_the_closed_form(monkeypatch):

@@ -29,7 +29,7 @@ def _failed(verdict):
 def test_reduced_check_passes(reduced):
     result = unique_minimizer.run("small")
     assert result.verdict.passed, result.verdict.report()
-    assert result.exceptional["distinct"] == {0.0: 2, -1e-3: 1, 1e-3: 1}
+    assert result.exceptional.distinct == {0.0: 2, -1e-3: 1, 1e-3: 1}
 
 
 def test_wrong_exponent_in_g_fails(reduced, monkeypatch):

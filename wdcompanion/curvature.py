@@ -36,6 +36,7 @@ from torch.func import hessian as func_hessian
 
 from . import dmf
 from ._validation import as_layers, as_real_array, check_chain, check_count, check_depth, check_positive, check_widths
+from .objective import DMFObjective, unflatten
 
 __all__ = [
     "hessian",
@@ -59,22 +60,16 @@ __all__ = [
 ]
 
 
-def _layered_value(theta: torch.Tensor, shapes: Sequence[tuple[int, int]], target: torch.Tensor, lam: float):
-    offset, product = 0, None
-    penalty = theta.new_zeros(())
-    for rows, cols in shapes:
-        w = theta[offset : offset + rows * cols].reshape(rows, cols)
-        offset += rows * cols
-        product = w if product is None else w @ product
-        penalty = penalty + (w * w).sum()
-    return 0.5 * ((product - target) ** 2).sum() + 0.5 * lam * penalty
+def _value(theta: torch.Tensor, shapes: Sequence[tuple[int, int]], objective: DMFObjective) -> torch.Tensor:
+    """:math:`f` at flat parameters ``theta`` of shape ``(N,)``: the batched objective on a batch of one."""
+    return objective(unflatten(theta.unsqueeze(0), shapes))[0]
 
 
-def _check_shapes(shapes: Sequence[tuple[int, ...]], Y: Any) -> tuple[list[tuple[int, int]], torch.Tensor]:
+def _check_shapes(shapes: Sequence[tuple[int, ...]], Y: Any, lam: float) -> tuple[list[tuple[int, int]], DMFObjective]:
     Y = as_real_array(Y, "Y", ndim=2)
     shapes = [tuple(int(v) for v in s) for s in shapes]
     check_chain(shapes, Y.shape)
-    return shapes, torch.as_tensor(Y)
+    return shapes, DMFObjective(Y, lam)
 
 
 def _flat(weights: Sequence[Any]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -86,8 +81,8 @@ def hessian(weights: Sequence[Any], Y: Any, lam: float) -> np.ndarray:
     r"""Dense Hessian :math:`\nabla^2 f(\theta)`, shape ``(N, N)`` (``torch.func.hessian``, float64)."""
     lam = check_positive(lam, "lam")
     layers, theta = _flat(weights)
-    shapes, target = _check_shapes([w.shape for w in layers], Y)
-    return func_hessian(_layered_value)(torch.as_tensor(theta), shapes, target, lam).numpy()
+    shapes, objective = _check_shapes([w.shape for w in layers], Y, lam)
+    return func_hessian(_value)(torch.as_tensor(theta), shapes, objective).numpy()
 
 
 def hessian_batch(weights: Sequence[Any], Y: Any, lam: float) -> np.ndarray:
@@ -96,17 +91,17 @@ def hessian_batch(weights: Sequence[Any], Y: Any, lam: float) -> np.ndarray:
     layers = [as_real_array(w, f"weights[{i}]", ndim=3) for i, w in enumerate(weights)]
     if len({w.shape[0] for w in layers}) != 1:
         raise ValueError("every weights[l] must have the same batch size")
-    shapes, target = _check_shapes([w.shape[1:] for w in layers], Y)
+    shapes, objective = _check_shapes([w.shape[1:] for w in layers], Y, lam)
     theta = torch.as_tensor(np.concatenate([w.reshape(w.shape[0], -1) for w in layers], axis=1))
-    return vmap(func_hessian(_layered_value), in_dims=(0, None, None, None))(theta, shapes, target, lam).numpy()
+    return vmap(func_hessian(_value), in_dims=(0, None, None))(theta, shapes, objective).numpy()
 
 
 def _hvp_function(weights: Sequence[Any], Y: Any, lam: float):
     lam = check_positive(lam, "lam")
     layers, theta = _flat(weights)
-    shapes, target = _check_shapes([w.shape for w in layers], Y)
+    shapes, objective = _check_shapes([w.shape for w in layers], Y, lam)
     theta = torch.as_tensor(theta)
-    gradient = grad(lambda th: _layered_value(th, shapes, target, lam))
+    gradient = grad(lambda th: _value(th, shapes, objective))
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
         return jvp(gradient, (theta,), (v,))[1]
@@ -153,7 +148,7 @@ def hessian_trace(weights: Sequence[Any], Y: Any, lam: float) -> float:
     r"""Exact trace by the identity :math:`\sum_l \lVert W_{L:l+1}\rVert_F^2 \lVert W_{l-1:1}\rVert_F^2 + \lambda N` (any point)."""
     lam = check_positive(lam, "lam")
     layers, theta = _flat(weights)
-    _check_shapes([w.shape for w in layers], Y)
+    _check_shapes([w.shape for w in layers], Y, lam)
     total = 0.0
     for l in range(len(layers)):
         above = dmf.end_to_end(layers[l + 1 :]) if l + 1 < len(layers) else np.eye(layers[-1].shape[0])

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from ._validation import as_real_array, check_count, check_depth, check_positive, check_widths
+from .objective import dmf_objective, unflatten
 
-__all__ = ["MultistartResult", "DMFObjective", "random_starts", "dmf_objective", "minimize_dmf", "lbfgs_batched", "cluster_values"]
+__all__ = ["MultistartResult", "random_starts", "minimize_dmf", "lbfgs_batched", "cluster_values"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -81,65 +82,12 @@ def random_starts(
     ]
 
 
-class DMFObjective:
-    r"""Batched layered objective :math:`f_b = \frac12\lVert W^{(b)}_{L:1}-Y\rVert_F^2 + \frac\lambda2\sum_l\lVert W^{(b)}_l\rVert_F^2`.
-
-    Calling it on layers of shape ``(B, d_l, d_{l-1})`` returns the ``B`` values (differentiable
-    by autograd); ``value_and_grad`` returns values and the analytic gradient
-    :math:`\nabla_{W_l} f = W_{L:l+1}^\top R\, W_{l-1:1}^\top + \lambda W_l` from prefix and
-    suffix products, with no autograd graph.
-    """
-
-    def __init__(self, Y: np.ndarray | torch.Tensor, lam: float):
-        self.lam = check_positive(lam, "lam")
-        self.target = torch.as_tensor(as_real_array(Y, "Y", ndim=2))
-
-    def __call__(self, layers: Sequence[torch.Tensor]) -> torch.Tensor:
-        product = layers[0]
-        for w in layers[1:]:
-            product = w @ product
-        value = 0.5 * (product - self.target.to(product.device)).pow(2).sum(dim=(1, 2))
-        for w in layers:
-            value = value + 0.5 * self.lam * w.pow(2).sum(dim=(1, 2))
-        return value
-
-    def value_and_grad(self, x: torch.Tensor, shapes: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        layers = _unflatten(x, shapes)
-        prefix = [layers[0]]  # W_{l:1}
-        for w in layers[1:]:
-            prefix.append(torch.bmm(w, prefix[-1]))
-        residual = prefix[-1] - self.target.to(x.device)
-        flat_residual = residual.reshape(x.shape[0], -1)
-        value = 0.5 * (flat_residual.norm(dim=1) ** 2 + self.lam * x.norm(dim=1) ** 2)
-        grads = [None] * len(layers)
-        upstream = residual  # W_{L:l+1}^T R, built from the top layer down
-        for l in range(len(layers) - 1, 0, -1):
-            grads[l] = torch.baddbmm(layers[l], upstream, prefix[l - 1].transpose(1, 2), beta=self.lam)
-            upstream = torch.bmm(layers[l].transpose(1, 2), upstream)
-        grads[0] = torch.add(upstream, layers[0], alpha=self.lam)
-        grad = torch.cat([g.reshape(x.shape[0], -1) for g in grads], dim=1)
-        return value, grad
-
-
-def dmf_objective(Y: np.ndarray | torch.Tensor, lam: float) -> DMFObjective:
-    """The batched DMF objective for target ``Y`` and weight decay ``lam`` (see :class:`DMFObjective`)."""
-    return DMFObjective(Y, lam)
-
-
-def _unflatten(x: torch.Tensor, shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
-    layers, offset = [], 0
-    for rows, cols in shapes:
-        layers.append(x[:, offset : offset + rows * cols].reshape(-1, rows, cols))
-        offset += rows * cols
-    return layers
-
-
 def _value_and_grad(objective, x: torch.Tensor, shapes: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Values and gradients: analytic when the objective provides them, else by autograd."""
     if hasattr(objective, "value_and_grad"):
         return objective.value_and_grad(x, shapes)
     x = x.detach().requires_grad_(True)
-    value = objective(_unflatten(x, shapes))
+    value = objective(unflatten(x, shapes))
     (grad,) = torch.autograd.grad(value.sum(), x)
     return value.detach(), grad.detach()
 

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .. import nets, rotation
@@ -40,7 +41,7 @@ from .settings import ClaimSettings, Part, describe_fields, doc, resolve, verdic
 CLAIM_ID = "req-balanced-rotation"
 
 __all__ = ["CLAIM_ID", "Settings", "Hyperparameters", "ResNetSettings", "SMALL", "PAPER", "REGISTERED",
-           "BalancedRotationResult", "run", "RESNET_LABELS", "train_resnet", "resnet_comparisons",
+           "BalancedRotationResult", "NetworkRun", "run", "RESNET_LABELS", "train_resnet", "resnet_comparisons",
            "make_optimizer", "adam_l2_per_neuron", "per_neuron"]
 
 @describe_fields
@@ -111,26 +112,72 @@ REGISTERED = {"small": SMALL, "paper": PAPER}
 
 
 @dataclass
+class NetworkRun:
+    r"""One trained network's rotation, measured as the official logger does and averaged over the
+    second half of training (its steady state).
+
+    Per recorded weight (``layers``, by parameter name, with its ``fan_in`` :math:`C`): ``angles`` and
+    ``norms`` per neuron (row, or conv filter), ``tensor_angles`` of the whole flattened tensor, the mean
+    angle per neuron at each recorded step (``curves``, at ``steps``), ``dead_units`` (zero gradient all
+    through the second half) and each neuron's mean squared gradient norm at unit norm
+    ``grad_norm_sq`` :math:`G`. Predictions of the angle and the norm, where the chapter has one: a
+    number per layer, or an array per neuron (NaN for a neuron without an equilibrium); ``mean_g_*``
+    are the shortcuts at the layer's mean :math:`G` that the chapter shows failing.
+    """
+
+    label: str
+    layers: tuple[str, ...]
+    fan_in: dict[str, int]
+    steps: np.ndarray
+    angles: dict[str, np.ndarray]
+    tensor_angles: dict[str, float]
+    norms: dict[str, np.ndarray]
+    curves: dict[str, np.ndarray]
+    dead_units: dict[str, int]
+    grad_norm_sq: dict[str, np.ndarray]
+    train_accuracy: float
+    test_accuracy: float
+    predicted_angles: dict[str, float | np.ndarray] = field(default_factory=dict)
+    predicted_norms: dict[str, float | np.ndarray] = field(default_factory=dict)
+    mean_g_angles: dict[str, float] = field(default_factory=dict)
+    mean_g_norms: dict[str, float] = field(default_factory=dict)
+
+    def table(self) -> pd.DataFrame:
+        """One row per layer: fan-in, mean and whole-tensor angle, spread across neurons, prediction, dead units."""
+        rows = []
+        for name in self.layers:
+            angles, prediction = self.angles[name], self.predicted_angles.get(name)
+            rows.append({"layer": name, "fan-in": self.fan_in[name], "mean angle": angles.mean(),
+                         "whole-tensor angle": self.tensor_angles[name], "CV across neurons": angles.std() / angles.mean(),
+                         "prediction (median over neurons)": np.nan if prediction is None else float(np.nanmedian(prediction)),
+                         "dead units": self.dead_units[name]})
+        return pd.DataFrame(rows).set_index("layer")
+
+
+@dataclass
 class BalancedRotationResult:
+    """Everything the chapter shows, and the verdict.
+
+    ``synthetic``: one row per random-walk layer (``optimizer``, ``fan_in``, gradient scale ``sigma``,
+    ``measured`` and ``predicted`` angle); ``runs``: each trained network by its label.
+    """
+
     verdict: Verdict
-    synthetic: dict = field(default_factory=dict)  # optimizer -> list of (C, sigma, measured, predicted)
-    layers: dict = field(default_factory=dict)  # run label -> {layer: per-neuron mean angles}
-    tensor_angles: dict = field(default_factory=dict)  # run label -> {layer: mean angle of the whole flattened tensor}
-    norms: dict = field(default_factory=dict)  # run label -> {layer: per-neuron mean norms}
-    layer_predictions: dict = field(default_factory=dict)  # run label -> {layer: predicted angle}
-    norm_predictions: dict = field(default_factory=dict)  # run label -> {layer: predicted norm per neuron}
-    curves: dict = field(default_factory=dict)  # run label -> {layer: (steps, mean angle per record)}
-    accuracy: dict = field(default_factory=dict)  # run label -> accuracy on the training set at the end
-    test_accuracy: dict = field(default_factory=dict)  # run label -> accuracy on the held-out set
-    grad_norm_sq: dict = field(default_factory=dict)  # run label -> {layer: per-neuron mean squared gradient norm at unit norm}
-    dead_units: dict = field(default_factory=dict)  # run label -> {layer: units with zero gradient all through the second half}
+    synthetic: pd.DataFrame = field(default_factory=pd.DataFrame)
+    runs: dict[str, NetworkRun] = field(default_factory=dict)
+
+    def table(self) -> pd.DataFrame:
+        """Every run's :meth:`NetworkRun.table`, with its accuracies, indexed by (run, layer)."""
+        tables = {label: run.table().assign(**{"train accuracy": run.train_accuracy, "test accuracy": run.test_accuracy})
+                  for label, run in self.runs.items()}
+        return pd.concat(tables, names=["run"])
 
 
 def _synthetic(scale: Settings, result) -> list[Comparison]:
     betas = (0.9, 0.999)  # the random walks' own optimizer settings (the model's predictions do not depend on them)
     settings = {"adamw": (0.02, 0.1, dict(betas=betas)), "sgdm": (0.2, 0.01, dict(momentum=0.9)),
                 "adam_l2": (0.02, 0.1, dict(betas=betas))}
-    spreads, l2_measured, l2_predicted = [], [], []
+    spreads, l2_measured, l2_predicted, table = [], [], [], []
     for name, (lr, wd, kwargs) in settings.items():
         rows = []
         for seed, (fan_in, sigma) in enumerate(scale.groups):
@@ -139,15 +186,17 @@ def _synthetic(scale: Settings, result) -> list[Comparison]:
             walk = rotation.random_walk(name, lr=lr, weight_decay=wd, steps=scale.steps, n_neurons=scale.neurons,
                                         fan_in=fan_in, grad_scale=sigma, init_norm=pred.norm, seed=seed, **kwargs)
             late = walk.steps >= scale.steps // 3
-            rows.append((fan_in, sigma, float(walk.angles[late].mean()), pred.angular_update))
-        result.synthetic[name] = rows
-        measured = [r[2] for r in rows]
-        predicted = [r[3] for r in rows]
+            rows.append(dict(optimizer=name, fan_in=fan_in, sigma=sigma, measured=float(walk.angles[late].mean()),
+                             predicted=pred.angular_update))
+        table += rows
+        measured = [r["measured"] for r in rows]
+        predicted = [r["predicted"] for r in rows]
         if name == "adam_l2":
             l2_measured.append(max(measured) / min(measured))
             l2_predicted.append(max(predicted) / min(predicted))
         else:
             spreads.append(max(measured) / min(measured))
+    result.synthetic = pd.DataFrame(table)
     return [
         compare(f"max/min equilibrium angle over {len(scale.groups)} synthetic layers (C, grad scale) for AdamW and SGDM vs 1",
                 spreads, 1.0, 0.05, "rel",
@@ -158,20 +207,26 @@ def _synthetic(scale: Settings, result) -> list[Comparison]:
     ]
 
 
-def _record(label, tracker, names, run, result) -> slice:
-    """Store a run's per-neuron angles and norms (second half: steady state), curves, accuracy and dead units."""
+def _record(label: str, tracker, names: list[str], run, model, test_accuracy: float) -> NetworkRun:
+    """A run's per-neuron angles, norms and G over the second half (steady state), its curves, accuracy and dead units."""
     tracker.remove()
     late = slice(len(tracker.recorded_steps) // 2, None)
-    result.layers[label] = {name: tracker.angles(name)[late].mean(0) for name in names}
-    result.tensor_angles[label] = {name: float(tracker.tensor_angles(name)[late].mean()) for name in names}
-    result.norms[label] = {name: tracker.norms(name)[late].mean(0) for name in names}
-    result.curves[label] = {name: (tracker.recorded_steps, tracker.angles(name).mean(1))
-                            for name in names}
-    result.accuracy[label] = run.accuracy
-    # a unit is dead if its gradient was exactly zero at every recorded step of the second half
-    result.dead_units[label] = {name: int((run.grad_norms[name][len(run.grad_norms[name]) // 2:] == 0).all(axis=0).sum())
-                                for name in names}
-    return late
+    params = dict(model.named_parameters())
+
+    def second_half(name):
+        return run.grad_norms[name][len(run.grad_norms[name]) // 2:]
+
+    return NetworkRun(
+        label=label, layers=tuple(names), fan_in={name: params[name][0].numel() for name in names},
+        steps=tracker.recorded_steps,
+        angles={name: tracker.angles(name)[late].mean(0) for name in names},
+        tensor_angles={name: float(tracker.tensor_angles(name)[late].mean()) for name in names},
+        norms={name: tracker.norms(name)[late].mean(0) for name in names},
+        curves={name: tracker.angles(name).mean(1) for name in names},
+        # a unit is dead if its gradient was exactly zero at every recorded step of the second half
+        dead_units={name: int((second_half(name) == 0).all(axis=0).sum()) for name in names},
+        grad_norm_sq={name: np.mean(second_half(name) ** 2, axis=0) for name in names},
+        train_accuracy=run.accuracy, test_accuracy=test_accuracy)
 
 
 def _start_at_equilibrium(model, names, center: bool, hyper: Hyperparameters) -> None:
@@ -208,8 +263,8 @@ def make_optimizer(optimizer_name: str, model: torch.nn.Module, hyper: Hyperpara
     raise ValueError(f"optimizer_name must be 'adamw', 'sgdm' or 'adam_l2', got {optimizer_name!r}")
 
 
-def _train(label, norm, optimizer_name, scale: Settings, data, result):
-    """One MLP on MNIST-1D; returns the hidden weights' names, fan-ins and per-neuron mean squared gradient norms."""
+def _train(label, norm, optimizer_name, scale: Settings, data, result) -> NetworkRun:
+    """One MLP on MNIST-1D, stored in ``result.runs[label]``; its hidden weights are the recorded layers."""
     hyper = scale.hyper
     model = nets.mlp(data.features, scale.widths, data.classes, norm=norm, seed=1)
     hidden = [f"{i}.weight" for i, m in enumerate(model) if isinstance(m, torch.nn.Linear)][:-1]
@@ -219,33 +274,31 @@ def _train(label, norm, optimizer_name, scale: Settings, data, result):
     tracker = rotation.RotationTracker(model, optimizer, interval=5, names=hidden, center_rows=norm == "layer+ws")
     run = nets.train_classifier(model, optimizer, data.x_train, data.y_train, scale.net_steps, seed=2, record=hidden,
                                 record_every=5)
-    _record(label, tracker, hidden, run, result)
-    result.test_accuracy[label] = nets.held_out_accuracy(model, data.x_test, data.y_test)
-    fan_in = {name: dict(model.named_parameters())[name].shape[1] for name in hidden}
-    G = {name: np.mean(run.grad_norms[name][len(run.grad_norms[name]) // 2:] ** 2, axis=0) for name in hidden}  # per neuron
-    result.grad_norm_sq[label] = G
-    return hidden, fan_in, G
+    result.runs[label] = _record(label, tracker, hidden, run, model, nets.held_out_accuracy(model, data.x_test, data.y_test))
+    return result.runs[label]
 
 
-def train_resnet(label: str, optimizer_name: str, settings: ResNetSettings, hyper: Hyperparameters, result, device=None):
-    """The 1-D ResNet on MNIST-1D (AdamW started at the equilibrium norm); per-filter angles as for the MLPs."""
+def train_resnet(label: str, optimizer_name: str, settings: ResNetSettings, hyper: Hyperparameters, result,
+                 device=None) -> NetworkRun:
+    """The 1-D ResNet on MNIST-1D (AdamW started at the equilibrium norm), stored in ``result.runs[label]``.
+
+    Every convolution's filters are recorded (per-filter angles as for the MLPs' neurons).
+    """
     if not isinstance(settings, ResNetSettings) or not isinstance(hyper, Hyperparameters):
         raise TypeError("settings must be a ResNetSettings and hyper a Hyperparameters (e.g. PAPER.resnet, PAPER.hyper)")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     data = mnist1d()
     x, y = data.x_train.to(device), data.y_train.to(device)
     model = nets.resnet1d(data.features, settings.widths, settings.blocks, data.classes, seed=1).to(device)
-    params = dict(model.named_parameters())
-    convs = [n for n, p in params.items() if p.ndim == 3]
+    convs = [n for n, p in model.named_parameters() if p.ndim == 3]
     if optimizer_name == "adamw":
         _start_at_equilibrium(model, convs, center=False, hyper=hyper)
     optimizer = make_optimizer(optimizer_name, model, hyper)
     tracker = rotation.RotationTracker(model, optimizer, interval=10, names=convs)
     run = nets.train_classifier(model, optimizer, x, y, settings.steps, seed=2, record=convs, record_every=10)
-    _record(label, tracker, convs, run, result)
-    result.test_accuracy[label] = nets.held_out_accuracy(model, data.x_test.to(device), data.y_test.to(device))
-    G = {name: float(np.mean(run.grad_norms[name][len(run.grad_norms[name]) // 2:] ** 2)) for name in convs}
-    return convs, {name: params[name][0].numel() for name in convs}, G
+    test_accuracy = nets.held_out_accuracy(model, data.x_test.to(device), data.y_test.to(device))
+    result.runs[label] = _record(label, tracker, convs, run, model, test_accuracy)
+    return result.runs[label]
 
 
 RESNET_LABELS = {"adamw": "AdamW, ResNet + BatchNorm", "adam_l2": "Adam+L2, ResNet + BatchNorm"}
@@ -260,19 +313,21 @@ def _resnet(settings: ResNetSettings, hyper: Hyperparameters, result) -> list[Co
     than predicted at the layer's mean G).
     """
     train_resnet(RESNET_LABELS["adamw"], "adamw", settings, hyper, result)
-    convs, fan_in, G = train_resnet(RESNET_LABELS["adam_l2"], "adam_l2", settings, hyper, result)
-    result.layer_predictions[RESNET_LABELS["adam_l2"]] = {
-        n: rotation.equilibrium("adam_l2", lr=hyper.lr, weight_decay=hyper.l2_weight_decay, fan_in=fan_in[n], grad_norm_sq=G[n],
-                                betas=hyper.betas).angular_update for n in convs}
-    return resnet_comparisons(result, convs, hyper)
+    l2 = train_resnet(RESNET_LABELS["adam_l2"], "adam_l2", settings, hyper, result)
+    l2.mean_g_angles = {  # reported only (see above), at the layer's mean G
+        n: rotation.equilibrium("adam_l2", lr=hyper.lr, weight_decay=hyper.l2_weight_decay, fan_in=l2.fan_in[n],
+                                grad_norm_sq=float(l2.grad_norm_sq[n].mean()), betas=hyper.betas).angular_update
+        for n in l2.layers}
+    return resnet_comparisons(result, hyper)
 
 
-def resnet_comparisons(result, convs, hyper: Hyperparameters) -> list[Comparison]:
+def resnet_comparisons(result, hyper: Hyperparameters) -> list[Comparison]:
     """AdamW's per-conv-layer angles in the recorded ResNet run against the prediction, computed here."""
-    label = RESNET_LABELS["adamw"]
+    run = result.runs[RESNET_LABELS["adamw"]]
+    convs = run.layers
     target = hyper.adamw(1).angular_update
-    result.layer_predictions[label] = {n: target for n in convs}
-    adamw = [result.layers[label][n].mean() for n in convs]
+    run.predicted_angles = {n: target for n in convs}
+    adamw = [run.angles[n].mean() for n in convs]
     return [
         compare("ResNet + BatchNorm, AdamW: per-conv-layer angular update vs sqrt(2 lr wd (1-b1)/(1+b1))", adamw, target, 0.15, "rel",
                 reason="a trained network is only near a random-walk equilibrium: 15%, set at small scale"),
@@ -280,7 +335,7 @@ def resnet_comparisons(result, convs, hyper: Hyperparameters) -> list[Comparison
                 [max(adamw) / min(adamw)], 1.0, 0.10, "rel",
                 reason="layers equilibrate alike; 10% allows the per-layer noise of the angles"),
         compare("ResNet + BatchNorm, AdamW: per-conv-layer angle of the whole flattened tensor vs the same prediction",
-                [result.tensor_angles[label][n] for n in convs], target, 0.15, "rel",
+                [run.tensor_angles[n] for n in convs], target, 0.15, "rel",
                 reason="a trained network is only near a random-walk equilibrium: 15%, set at small scale"),
     ]
 
@@ -332,43 +387,43 @@ def _network(scale: Settings, result) -> list[Comparison]:
     hyper = scale.hyper
     data = mnist1d()
     target = hyper.adamw(1).angular_update
-    hidden, fan_in, _ = _train("AdamW, BatchNorm", "batch", "adamw", scale, data, result)
-    adamw_layers = [result.layers["AdamW, BatchNorm"][n].mean() for n in hidden]
-    adamw_norms = [result.norms["AdamW, BatchNorm"][n].mean() for n in hidden]
-    predicted_norms = [hyper.adamw(fan_in[n]).norm for n in hidden]
-    result.layer_predictions["AdamW, BatchNorm"] = {n: target for n in hidden}
+    adamw = _train("AdamW, BatchNorm", "batch", "adamw", scale, data, result)
+    hidden = adamw.layers
+    adamw.predicted_angles = {n: target for n in hidden}
+    adamw.predicted_norms = {n: hyper.adamw(adamw.fan_in[n]).norm for n in hidden}
+    adamw_layers = [adamw.angles[n].mean() for n in hidden]
+    adamw_norms = [adamw.norms[n].mean() for n in hidden]
 
-    hidden, fan_in, G = _train("SGDM, BatchNorm", "batch", "sgdm", scale, data, result)
+    sgdm = _train("SGDM, BatchNorm", "batch", "sgdm", scale, data, result)
     sgdm_target = rotation.equilibrium("sgdm", lr=hyper.sgdm_lr, weight_decay=hyper.sgdm_weight_decay, fan_in=1, grad_norm_sq=1.0,
                                        momentum=hyper.momentum).angular_update  # the angle does not depend on C or G
-    sgdm_layers = [result.layers["SGDM, BatchNorm"][n].mean() for n in hidden]
-    result.layer_predictions["SGDM, BatchNorm"] = {n: sgdm_target for n in hidden}
-    result.norm_predictions["SGDM, BatchNorm (layer mean G)"] = {  # the shortcut the chapter shows failing
-        n: rotation.equilibrium("sgdm", lr=hyper.sgdm_lr, weight_decay=hyper.sgdm_weight_decay, fan_in=fan_in[n],
-                                grad_norm_sq=float(G[n].mean()),
-                                momentum=hyper.momentum).norm for n in hidden}
-    result.norm_predictions["SGDM, BatchNorm"] = {n: per_neuron("sgdm", "norm", fan_in[n], G[n], hyper) for n in hidden}
-    sgdm_norms = _median_ratios(result.norms["SGDM, BatchNorm"], result.norm_predictions["SGDM, BatchNorm"])
+    sgdm.predicted_angles = {n: sgdm_target for n in hidden}
+    sgdm.mean_g_norms = {  # the shortcut the chapter shows failing
+        n: rotation.equilibrium("sgdm", lr=hyper.sgdm_lr, weight_decay=hyper.sgdm_weight_decay, fan_in=sgdm.fan_in[n],
+                                grad_norm_sq=float(sgdm.grad_norm_sq[n].mean()), momentum=hyper.momentum).norm for n in hidden}
+    sgdm.predicted_norms = {n: per_neuron("sgdm", "norm", sgdm.fan_in[n], sgdm.grad_norm_sq[n], hyper) for n in hidden}
+    sgdm_layers = [sgdm.angles[n].mean() for n in hidden]
+    sgdm_norms = _median_ratios(sgdm.norms, sgdm.predicted_norms)
 
-    hidden, fan_in, G = _train("Adam+L2, BatchNorm", "batch", "adam_l2", scale, data, result)
-    result.layer_predictions["Adam+L2 per neuron"] = {n: adam_l2_per_neuron(fan_in[n], G[n], hyper) for n in hidden}
-    result.layer_predictions["Adam+L2, BatchNorm"] = {  # at the layer's mean G: the shortcut the chapter shows failing
-        n: rotation.equilibrium("adam_l2", lr=hyper.lr, weight_decay=hyper.l2_weight_decay, fan_in=fan_in[n],
-                                grad_norm_sq=float(G[n].mean()),
-                                betas=hyper.betas).angular_update for n in hidden}
-    l2_ratios = _median_ratios(result.layers["Adam+L2, BatchNorm"], result.layer_predictions["Adam+L2 per neuron"])
+    l2 = _train("Adam+L2, BatchNorm", "batch", "adam_l2", scale, data, result)
+    l2.predicted_angles = {n: adam_l2_per_neuron(l2.fan_in[n], l2.grad_norm_sq[n], hyper) for n in hidden}
+    l2.mean_g_angles = {  # at the layer's mean G: the shortcut the chapter shows failing
+        n: rotation.equilibrium("adam_l2", lr=hyper.lr, weight_decay=hyper.l2_weight_decay, fan_in=l2.fan_in[n],
+                                grad_norm_sq=float(l2.grad_norm_sq[n].mean()), betas=hyper.betas).angular_update
+        for n in hidden}
+    l2_ratios = _median_ratios(l2.angles, l2.predicted_angles)
 
     _train("AdamW, LayerNorm", "layer", "adamw", scale, data, result)
-    hidden_ws, _, _ = _train("AdamW, LayerNorm + WS", "layer+ws", "adamw", scale, data, result)
-    ws = result.layers["AdamW, LayerNorm + WS"]
-    result.layer_predictions["AdamW, LayerNorm + WS"] = {n: target for n in hidden_ws}
+    ws_run = _train("AdamW, LayerNorm + WS", "layer+ws", "adamw", scale, data, result)
+    ws_run.predicted_angles = {n: target for n in ws_run.layers}
+    hidden_ws, ws = ws_run.layers, ws_run.angles
     ws_relative = np.concatenate([ws[n] / ws[n].mean() for n in hidden_ws])  # each neuron against its layer's mean
     return [
         compare("MLP + BatchNorm, AdamW: per-layer steady-state angular update vs sqrt(2 lr wd (1-b1)/(1+b1))",
                 adamw_layers, target, 0.15, "rel",
                 reason="a trained network is only near a random-walk equilibrium: 15%, set at small scale"),
         compare("MLP + BatchNorm, AdamW: per-layer mean neuron norm vs sqrt(lr C / (2 wd)), C = fan-in",
-                adamw_norms, predicted_norms, 0.10, "rel",
+                adamw_norms, [adamw.predicted_norms[n] for n in hidden], 0.10, "rel",
                 reason="the norm follows the angle's equilibrium more slowly; 10%, set at small scale"),
         compare("MLP + BatchNorm, AdamW: max/min of the per-layer angular updates vs 1 (balanced across layers)",
                 [max(adamw_layers) / min(adamw_layers)], 1.0, 0.10, "rel",
@@ -383,7 +438,7 @@ def _network(scale: Settings, result) -> list[Comparison]:
                 [max(sgdm_layers) / min(sgdm_layers)], 1.0, 0.10, "rel",
                 reason="layers equilibrate alike; 10% allows the per-layer noise of the angles"),
         compare("MLP + BatchNorm, AdamW then SGDM: per-layer angle of the whole flattened tensor vs the same predictions",
-                [result.tensor_angles[label][n] for label in ("AdamW, BatchNorm", "SGDM, BatchNorm") for n in hidden],
+                [run.tensor_angles[n] for run in (adamw, sgdm) for n in hidden],
                 [target] * len(hidden) + [sgdm_target] * len(hidden), 0.15, "rel",
                 reason="a trained network is only near a random-walk equilibrium: 15%, set at small scale"),
         compare("MLP + BatchNorm, Adam+L2: per layer, median over neurons of angular update / prediction from that "
@@ -400,8 +455,8 @@ def _network(scale: Settings, result) -> list[Comparison]:
 
 def _accuracy_note(result: BalancedRotationResult) -> str:
     """The paper-scale runs' test accuracies, beside those the MNIST-1D authors report (MLP 68%, CNN 94%)."""
-    mlps = [v for k, v in result.test_accuracy.items() if "ResNet" not in k]
-    resnet = result.test_accuracy[RESNET_LABELS["adamw"]], result.test_accuracy[RESNET_LABELS["adam_l2"]]
+    mlps = [run.test_accuracy for label, run in result.runs.items() if "ResNet" not in label]
+    resnet = result.runs[RESNET_LABELS["adamw"]].test_accuracy, result.runs[RESNET_LABELS["adam_l2"]].test_accuracy
     return (f"test accuracy: MLPs {min(mlps):.1%}-{max(mlps):.1%} (MNIST-1D authors' MLP: 68%); 1-D ResNet AdamW "
             f"{resnet[0]:.1%}, Adam+L2 {resnet[1]:.1%} (their CNN: 94%)")
 

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .. import rotation
 from .protocol import Comparison, Verdict, compare
@@ -27,7 +28,8 @@ from .settings import ClaimSettings, OptimizerCase, describe_fields, doc, resolv
 
 CLAIM_ID = "req-equilibrium"
 
-__all__ = ["CLAIM_ID", "Settings", "EquilibriumCase", "SMALL", "PAPER", "REGISTERED", "EquilibriumResult", "run"]
+__all__ = ["CLAIM_ID", "Settings", "EquilibriumCase", "SMALL", "PAPER", "REGISTERED", "EquilibriumResult",
+           "Trajectory", "Relaxation", "run"]
 
 
 @describe_fields
@@ -77,13 +79,45 @@ PAPER = Settings(optimizers=_OPTIMIZERS, fan_in=256, neurons=512, taus=30.0, min
 REGISTERED = {"small": SMALL, "paper": PAPER}
 
 
+@dataclass(frozen=True)
+class Trajectory:
+    """One random walk: the mean neuron ``norm`` and mean angular update ``angle`` at each of ``steps``."""
+
+    steps: np.ndarray
+    norm: np.ndarray
+    angle: np.ndarray
+    prediction: rotation.Equilibrium
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    r"""A walk started away from equilibrium: mean :math:`\|w\|^2` (``measured``) and the ``model``'s at ``steps``.
+
+    ``timescale`` is the predicted :math:`\tau` of the approach.
+    """
+
+    steps: np.ndarray
+    measured: np.ndarray
+    model: np.ndarray
+    timescale: float
+
+
 @dataclass
 class EquilibriumResult:
+    """Everything the chapter shows, and the verdict.
+
+    ``cases``: one row per optimizer setting (``label``, ``lr``, ``wd``, measured ``norm`` and ``angle``,
+    ``predicted_norm``, ``predicted_angle``, ``timescale``); ``trajectories``: its walk, by label.
+    ``dependence``: the scaling checks (``what``, ``measured`` and ``predicted`` ratio).
+    ``relaxation``: walks from away from equilibrium, keyed ``("adamw", start factor, beta2)`` or
+    ``("sgdm", momentum)``.
+    """
+
     verdict: Verdict
-    rows: list[dict] = field(default_factory=list)
-    trajectories: dict = field(default_factory=dict)  # label -> (steps, mean norm, mean angle, prediction)
-    dependence: list[dict] = field(default_factory=list)
-    relaxation: dict = field(default_factory=dict)
+    cases: pd.DataFrame = field(default_factory=pd.DataFrame)
+    trajectories: dict[str, Trajectory] = field(default_factory=dict)
+    dependence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    relaxation: dict[tuple, Relaxation] = field(default_factory=dict)
 
 
 def _measure(name, lr, wd, kwargs, scale: Settings, *, grad_scale=1.0, seed=0):
@@ -99,6 +133,7 @@ def _measure(name, lr, wd, kwargs, scale: Settings, *, grad_scale=1.0, seed=0):
 
 def _table(scale, result) -> list[Comparison]:
     ratios: dict[float, tuple[list, list, list]] = {}  # tolerance -> (optimizers, norm ratios, angle ratios)
+    rows = []
     for case in scale.optimizers:
         label, name, lr, wd = case.label, case.optimizer, case.lr, case.weight_decay
         pred, walk, norm, angle = _measure(name, lr, wd, case.kwargs, scale)
@@ -106,9 +141,10 @@ def _table(scale, result) -> list[Comparison]:
         optimizers.append(name)
         norms.append(norm / pred.norm)
         angles.append(angle / pred.angular_update)
-        result.rows.append(dict(label=label, lr=lr, wd=wd, norm=norm, predicted_norm=pred.norm, angle=angle,
-                                predicted_angle=pred.angular_update, timescale=pred.timescale))
-        result.trajectories[label] = (walk.steps, walk.norms.mean(1), walk.angles.mean(1), pred)
+        rows.append(dict(label=label, lr=lr, wd=wd, norm=norm, predicted_norm=pred.norm, angle=angle,
+                         predicted_angle=pred.angular_update, timescale=pred.timescale))
+        result.trajectories[label] = Trajectory(walk.steps, walk.norms.mean(1), walk.angles.mean(1), pred)
+    result.cases = pd.DataFrame(rows)
     comparisons = []
     for tolerance, (optimizers, norms, angles) in ratios.items():  # one pair of comparisons per declared tolerance
         names = _optimizer_names(optimizers)
@@ -136,11 +172,11 @@ def _dependence(scale: Settings, result) -> list[Comparison]:
     _, _, norm_b, angle_b = _measure("adamw", 0.08, 0.025, dict(betas=(0.9, 0.999)), scale, seed=2)
     _, _, _, angle_c = _measure("adam_l2", 0.02, 0.1, dict(betas=(0.9, 0.999)), scale, grad_scale=1.0, seed=3)
     _, _, _, angle_d = _measure("adam_l2", 0.02, 0.1, dict(betas=(0.9, 0.999)), scale, grad_scale=grad_factor, seed=4)
-    result.dependence = [
+    result.dependence = pd.DataFrame([
         dict(what="AdamW angle, (lr x4, wd /4) vs base", measured=angle_b / angle_a, predicted=1.0),
         dict(what="AdamW norm, (lr x4, wd /4) vs base", measured=norm_b / norm_a, predicted=4.0),
         dict(what=f"Adam+L2 angle, gradient x{grad_factor:g} vs x1", measured=angle_d / angle_c, predicted=grad_factor ** (-1 / 3)),
-    ]
+    ])
     return [
         compare("AdamW: angular update unchanged under lr x4, weight decay /4", [angle_b / angle_a], 1.0, 0.02, "rel",
                 reason="random-walk noise over the averaged neurons and steps stays below 1%"),
@@ -174,7 +210,7 @@ def _relaxation(scale: Settings, result) -> list[Comparison]:
         x_hat, x0 = pred.norm**2, (factor * pred.norm) ** 2
         model = x_hat + (x0 - x_hat) * (1 - lr * wd) ** (2 * (walk.steps + 1))
         measured = (walk.norms**2).mean(1)
-        result.relaxation[("adamw", factor, beta2)] = (walk.steps, measured, model, tau)
+        result.relaxation[("adamw", factor, beta2)] = Relaxation(walk.steps, measured, model, tau)
         checks[(factor, beta2)] = (measured, model)
     above = [int(k * tau) for k in (1, 2, 3)]
     below = [int(k * tau) for k in (2, 3)]
@@ -187,7 +223,7 @@ def _relaxation(scale: Settings, result) -> list[Comparison]:
                                     init_norm=0.3 * eq.norm, momentum=alpha, seed=6)
         model = _recursion((0.3 * eq.norm) ** 2, steps, lr_s * wd_s / (1 - alpha), lr_s**2 * G / (1 - alpha) ** 2)
         sgd_rows[alpha] = ((walk.norms**2).mean(1), model, eq.timescale)
-        result.relaxation[("sgdm", alpha)] = (walk.steps, (walk.norms**2).mean(1), model, eq.timescale)
+        result.relaxation[("sgdm", alpha)] = Relaxation(walk.steps, (walk.norms**2).mean(1), model, eq.timescale)
     plain, momentum = sgd_rows[0.0], sgd_rows[0.9]
     late = np.arange(len(momentum[0])) >= 2 * momentum[2]
     return [

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy.sparse.linalg import eigsh
 
 from .. import curvature, dmf
@@ -152,18 +153,57 @@ def gd_growth_factor(y: float, depth: int, lam: float, step: float, steps: int =
     return gd_growth_along(minimizer, np.array([[y]]), lam, top, step, steps, amplitude)
 
 
+@dataclass(frozen=True)
+class LargeProblem:
+    r"""The Lanczos check on a problem too large for a dense Hessian.
+
+    ``parameters`` :math:`N` and ``depth`` :math:`L` of the factorization; ``top`` is Lanczos's
+    :math:`\lambda_{\max}` from Hessian-vector products, ``exact`` the one of ``minimizer_spectrum``, whose
+    largest eigenvalue comes from the pair of singular directions ``top_pair`` (0-based);
+    ``rule`` is the scalar value :math:`\lambda_{\max}` of :math:`\sigma_1`; ``blocks`` the number of distinct
+    blocks; ``spectrum_s`` and ``lanczos_s`` the seconds each took; ``gd`` one row per step size
+    :math:`\eta = \text{factor} \cdot 2/\lambda_{\max}` (``factor``, ``step``, measured ``growth``,
+    ``predicted`` :math:`|1 - \eta\lambda_{\max}|`).
+    """
+
+    parameters: int
+    depth: int
+    top: float
+    exact: float
+    top_pair: tuple[int, int]
+    rule: float
+    blocks: int
+    spectrum_s: float
+    lanczos_s: float
+    gd: pd.DataFrame
+
+
 @dataclass
 class HessianSpectrumResult:
+    r"""Everything the chapter shows, and the verdict; each table has one row per case.
+
+    ``scalar``: (``depth``, ``y``, ``lam``, ``minimizers`` found, sign ``patterns``, ``predicted``
+    spectrum, largest ``spread`` of an eigenvalue over the minimizers found). ``control``: at
+    :math:`\lambda^*` (``depth``, ``lam``, the spectra at the ``nonzero`` and the ``zero`` minimizer).
+    ``matrix``: (``name``, ``target`` singular values, ``depth``, ``widths``, ``rank``, ``minimizers``,
+    ``parameters``, ``zeros`` eigenvalues, ``orbit`` dimension, ``top`` eigenvalue and its ``top_pair``,
+    ``distinct`` eigenvalues, ``blocks``, ``largest_block``, max ``error`` vs the exact Hessian).
+    ``rank_one``: (``depth``, ``sigma_1``, ``lam``, ``sigma_2``, exact ``top``, scalar ``rule``,
+    whether the condition says it ``holds``). ``sharpness``: (``y``, ``depth``, ``lam``, ``top``,
+    ``step``, ``factor``, measured ``growth`` per step).
+    """
+
     verdict: Verdict
-    scalar_rows: list[dict] = field(default_factory=list)
-    control_rows: list[dict] = field(default_factory=list)
-    matrix_rows: list[dict] = field(default_factory=list)
-    rank_one_rows: list[dict] = field(default_factory=list)
-    large: dict = field(default_factory=dict)
-    sharpness_rows: list[dict] = field(default_factory=list)
+    scalar: pd.DataFrame = field(default_factory=pd.DataFrame)
+    control: pd.DataFrame = field(default_factory=pd.DataFrame)
+    matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rank_one: pd.DataFrame = field(default_factory=pd.DataFrame)
+    large: LargeProblem | None = None
+    sharpness: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _scalar(settings: Settings, result) -> list[Comparison]:
+    rows = []
     numeric, predicted_numeric, exact, predicted_exact, one_by_one, closed = [], [], [], [], [], []
     for depth in settings.depths:
         for y in settings.targets:
@@ -183,8 +223,9 @@ def _scalar(settings: Settings, result) -> list[Comparison]:
                 predicted_exact.append(np.tile(predicted, len(points)))
                 one_by_one.append(_aligned(curvature.minimizer_spectrum(Y, depth, lam, (1,) * (depth - 1)).full(), depth))
                 closed.append(predicted)
-                result.scalar_rows.append(dict(depth=depth, y=y, lam=lam, minimizers=len(spectra), patterns=len(points),
-                                               predicted=predicted, spread=float(np.ptp(spectra, axis=0).max())))
+                rows.append(dict(depth=depth, y=y, lam=lam, minimizers=len(spectra), patterns=len(points),
+                                 predicted=predicted, spread=float(np.ptp(spectra, axis=0).max())))
+    result.scalar = pd.DataFrame(rows)
     return [
         compare("scalar: Hessian spectra at every minimizer found by multistart vs closed form",
                 np.concatenate(numeric), np.concatenate(predicted_numeric), 1e-6, "abs", count_varies=True,
@@ -199,6 +240,7 @@ def _scalar(settings: Settings, result) -> list[Comparison]:
 
 
 def _control(settings: Settings, result) -> list[Comparison]:
+    rows = []
     measured_on, predicted_on, measured_off, predicted_off, top_gap, predicted_gap = [], [], [], [], [], []
     for depth in settings.control_depths:
         y = 1.0
@@ -215,7 +257,8 @@ def _control(settings: Settings, result) -> list[Comparison]:
         predicted_off.append(np.full(depth, lam))
         top_gap.append(spec_nonzero[-1] - spec_zero[-1])
         predicted_gap.append(((depth - 1) * (depth - 2) - 1) * lam)
-        result.control_rows.append(dict(depth=depth, lam=lam, nonzero=spec_nonzero, zero=spec_zero))
+        rows.append(dict(depth=depth, lam=lam, nonzero=spec_nonzero, zero=spec_zero))
+    result.control = pd.DataFrame(rows)
     return [
         compare("at lambda*: spectrum of the non-zero minimizer vs {2 lam* (x (L-1)), (L-1)(L-2) lam*}",
                 np.concatenate(measured_on), np.concatenate(predicted_on), 1e-10, "abs",
@@ -235,6 +278,7 @@ def _aligned(predicted: np.ndarray, size: int) -> np.ndarray:
 
 
 def _matrix(settings: Settings, result) -> list[Comparison]:
+    rows = []
     found_all, predicted_found, exact_all, predicted_exact = [], [], [], []
     zero_counts, orbit_dims, predicted_zeros, predicted_orbit = [], [], [], []
     lam = settings.lam
@@ -261,11 +305,12 @@ def _matrix(settings: Settings, result) -> list[Comparison]:
             predicted_zeros.append(exact_spectrum.count(-ZERO_EIGENVALUE, ZERO_EIGENVALUE))
             predicted_orbit.append(orbit)
             errors = np.abs(spectra - predicted).max() if np.all(np.isfinite(predicted)) else np.inf
-            result.matrix_rows.append(dict(name=name, target=spectrum, depth=depth, widths=widths, rank=rank,
-                                           minimizers=len(spectra), parameters=len(balanced), zeros=int(zeros[0]),
-                                           orbit=orbit, top=exact_spectrum.top, top_pair=exact_spectrum.top_pair,
-                                           distinct=len(exact_spectrum.values), blocks=exact_spectrum.blocks,
-                                           largest_block=exact_spectrum.largest_block, error=float(errors)))
+            rows.append(dict(name=name, target=spectrum, depth=depth, widths=widths, rank=rank,
+                             minimizers=len(spectra), parameters=len(balanced), zeros=int(zeros[0]),
+                             orbit=orbit, top=exact_spectrum.top, top_pair=exact_spectrum.top_pair,
+                             distinct=len(exact_spectrum.values), blocks=exact_spectrum.blocks,
+                             largest_block=exact_spectrum.largest_block, error=float(errors)))
+    result.matrix = pd.DataFrame(rows)
     return [
         compare("matrix: every eigenvalue of the exact Hessian at every global minimizer found vs minimizer_spectrum",
                 np.concatenate(found_all), np.concatenate(predicted_found), 1e-8, "abs", count_varies=True,
@@ -295,6 +340,7 @@ def rank_one_rule_holds(Y: np.ndarray, depth: int, lam: float) -> bool:
 
 
 def _rank_one(settings: Settings, result) -> list[Comparison]:
+    rows = []
     measured, predicted, rule_measured, rule_predicted = [], [], [], []
     for depth in settings.rank_one_depths:
         for sigma_1 in settings.rank_one_first:
@@ -311,8 +357,9 @@ def _rank_one(settings: Settings, result) -> list[Comparison]:
                     predicted.append(curvature.rank_one_top_eigenvalue(Y, depth, lam, widths))
                     rule_measured.append(float(abs(top - rule) <= 1e-9 * top))
                     rule_predicted.append(float(rank_one_rule_holds(Y, depth, lam)))
-                    result.rank_one_rows.append(dict(depth=depth, sigma_1=sigma_1, lam=lam, sigma_2=ratio * y_star,
-                                                     top=top, rule=rule, holds=bool(rule_predicted[-1])))
+                    rows.append(dict(depth=depth, sigma_1=sigma_1, lam=lam, sigma_2=ratio * y_star,
+                                     top=top, rule=rule, holds=bool(rule_predicted[-1])))
+    result.rank_one = pd.DataFrame(rows)
     return [
         compare("rank one: top eigenvalue of the exact Hessian vs the corollary's closed form",
                 measured, predicted, 1e-10, "abs",
@@ -345,8 +392,9 @@ def _lanczos(settings: Settings, result) -> list[Comparison]:
         growth.append(gd_growth_along(layers, Y, lam, vectors[:, 0], step))
         predicted_growth.append(abs(1 - step * exact.top))
         gd.append(dict(factor=factor, step=step, growth=growth[-1], predicted=predicted_growth[-1]))
-    result.large = dict(parameters=parameters, depth=depth, top=top, exact=exact.top, top_pair=exact.top_pair,
-                        rule=rule, blocks=exact.blocks, spectrum_s=spectrum_s, lanczos_s=lanczos_s, gd=gd)
+    result.large = LargeProblem(parameters=parameters, depth=depth, top=top, exact=exact.top,
+                                top_pair=tuple(int(i) for i in exact.top_pair), rule=rule, blocks=int(exact.blocks),
+                                spectrum_s=spectrum_s, lanczos_s=lanczos_s, gd=pd.DataFrame(gd))
     return [compare(f"Lanczos top eigenvalue (HVPs, {parameters} parameters, rank 3) vs minimizer_spectrum",
                     [top], exact.top, 1e-8, "rel",
                 reason="Lanczos (eigsh) converges to tol 1e-10; 1e-8 relative leaves room for HVP rounding"),
@@ -356,6 +404,7 @@ def _lanczos(settings: Settings, result) -> list[Comparison]:
 
 
 def _sharpness(settings: Settings, result) -> list[Comparison]:
+    rows = []
     measured, predicted = [], []
     for y, depth, lam in settings.sharpness:
         top = curvature.scalar_hessian_spectrum(y, depth, lam)[-1]
@@ -364,7 +413,8 @@ def _sharpness(settings: Settings, result) -> list[Comparison]:
             growth = gd_growth_factor(y, depth, lam, step)
             measured.append(growth)
             predicted.append(abs(1 - step * top))
-            result.sharpness_rows.append(dict(y=y, depth=depth, lam=lam, top=top, step=step, factor=factor, growth=growth))
+            rows.append(dict(y=y, depth=depth, lam=lam, top=top, step=step, factor=factor, growth=growth))
+    result.sharpness = pd.DataFrame(rows)
     return [compare("gradient descent near a minimizer: per-step growth along the top eigenvector vs |1 - eta lam_max|",
                     measured, predicted, 1e-3, "rel",
                 reason="the growth is a geometric mean over 40 steps from a 1e-7 perturbation, where higher-order terms enter")]

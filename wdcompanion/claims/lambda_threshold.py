@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import brentq, minimize_scalar
 from scipy.stats import ortho_group
 
@@ -155,7 +156,7 @@ def half_threshold(lam_prime: float) -> float:
     return 54 ** (1 / 3) / 4 * lam_prime ** (2 / 3)
 
 
-def _literature(settings: Settings) -> tuple[list[Comparison], list[dict]]:
+def _literature(settings: Settings) -> tuple[list[Comparison], pd.DataFrame]:
     rows, thresholds, ours, jumps, our_jumps, shrunk, our_minimizers = [], [], [], [], [], [], []
     for depth in range(3, 9):
         p = 2 / depth
@@ -185,21 +186,32 @@ def _literature(settings: Settings) -> tuple[list[Comparison], list[dict]]:
         compare("y*(lam, 4) vs Xu et al. (2012) half-thresholding threshold (lam' = 4 lam)",
                 [dmf.critical_target(lam, 4) for lam in settings.anchor_lams], half, 1e-12, "rel",
                 reason="closed forms and exact evaluations in float64 agree to rounding"),
-    ], rows
+    ], pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
 class LambdaThresholdResult:
-    """Everything the chapter shows, and the verdict."""
+    r"""Everything the chapter shows, and the verdict; each table has one row per case.
+
+    ``thresholds``: (``depth``, ``y``, ``closed_form`` and ``numerical`` :math:`\lambda^*`).
+    ``collapse``: the matrix problem just below and above :math:`\lambda^*(\sigma_{\max})` (``depth``,
+    ``side``, ``lam``, ``best_loss`` found, ``predicted_loss``, ``norm_found`` and ``norm_predicted``
+    :math:`\|M\|_2`, max ``deviation`` from :math:`M^*`, the local ``minima`` reached as (value, starts),
+    ``converged`` fraction). ``jumps``: (``depth``, ``y``, ``measured`` and ``predicted`` jump of the
+    minimizer across :math:`\lambda^*`). ``gd_histories``: per initialization scale, gradient descent's
+    (``step``, ``loss``, ``norm`` :math:`\|M\|_2`) on ``target`` at depth ``target_depth``.
+    ``literature``: (``depth``, ``lam``, ``ours`` :math:`y^*` and Zuo et al.'s threshold ``gst``, our
+    ``jump`` and theirs, ``gst_jump``).
+    """
 
     verdict: Verdict
-    threshold_cases: np.ndarray  # rows: depth, y, closed-form lambda*, numerical lambda*
-    collapse_rows: list[dict]  # matrix problem just below / above lambda*(sigma_max)
-    jump_rows: np.ndarray  # rows: depth, y, measured jump, predicted jump
-    gd_histories: dict[float, np.ndarray]  # init scale -> (step, f, ||M||_2) rows
+    thresholds: pd.DataFrame
+    collapse: pd.DataFrame
+    jumps: pd.DataFrame
+    gd_histories: dict[float, pd.DataFrame]
     target: np.ndarray
     target_depth: int
-    literature_rows: list[dict] = field(default_factory=list)  # y* and jump: ours vs Zuo et al.
+    literature: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @describe_fields
@@ -253,13 +265,13 @@ PAPER = Settings(targets=tuple(np.geomspace(0.05, 50, 24)), minimizer_depths=tup
 REGISTERED = {"small": SMALL, "paper": PAPER}
 
 
-def _threshold_comparisons(targets) -> tuple[list[Comparison], np.ndarray]:
-    rows = [(L, y, dmf.critical_lambda(y, L), numerical_threshold(y, L)) for L in range(2, 9) for y in targets]
-    rows = np.array(rows)
+def _threshold_comparisons(targets) -> tuple[list[Comparison], pd.DataFrame]:
+    rows = pd.DataFrame([(L, y, dmf.critical_lambda(y, L), numerical_threshold(y, L)) for L in range(2, 9) for y in targets],
+                        columns=["depth", "y", "closed_form", "numerical"])
     folds = np.array([(dmf.fold_lambda(y, L), numerical_fold(y, L)[0]) for L in range(3, 9) for y in targets])
     return [
         compare("lambda* closed form vs bracketing root of g(s2) - g(0), depths 2-8",
-                rows[:, 3], rows[:, 2], 1e-10, "rel",
+                rows.numerical, rows.closed_form, 1e-10, "rel",
                 reason="Brent's method to 1e-15 relative"),
         compare("fold lambda closed form vs numerical max of phi, depths 3-8", folds[:, 1], folds[:, 0], 1e-10, "rel",
                 reason="bounded scalar maximization to 1e-14 relative in s, quadratic near the maximum"),
@@ -280,7 +292,7 @@ def _minimizer_comparison(depths, targets, lams) -> Comparison:
                 reason="the numerical minimizer comes from Brent's method to 1e-15 relative; 1e-9 absolute leaves a wide margin")
 
 
-def _collapse(settings: Settings) -> tuple[list[Comparison], list[dict], np.ndarray]:
+def _collapse(settings: Settings) -> tuple[list[Comparison], pd.DataFrame, np.ndarray]:
     Y = target_with_spectrum(settings.spectrum, settings.shape, seed=7)
     sigma_max = float(np.linalg.svd(Y, compute_uv=False)[0])
     rows = []
@@ -299,21 +311,22 @@ def _collapse(settings: Settings) -> tuple[list[Comparison], list[dict], np.ndar
                              deviation=float(np.max(np.abs(found.end_to_end[best] - M_pred))),
                              minima=cluster_values(found.loss, rtol=1e-8),
                              converged=float(np.mean(found.converged))))
+    rows = pd.DataFrame(rows)
     comparisons = [
         compare("best layered loss over all starts vs closed-form optimum (just below/above lambda*)",
-                [r["best_loss"] for r in rows], [r["predicted_loss"] for r in rows], 1e-10, "rel",
+                rows.best_loss, rows.predicted_loss, 1e-10, "rel",
                 reason="L-BFGS stops at gradient norm 1e-10, which leaves errors of about 1e-10 in the minimizer"),
         compare("||M_found - M*||_max at the best start (M* = 0 above lambda*, non-zero below)",
-                [r["deviation"] for r in rows], 0.0, 1e-7, "abs",
+                rows.deviation, 0.0, 1e-7, "abs",
                 reason="L-BFGS stops at gradient norm 1e-10, which leaves errors of about 1e-10 in the minimizer"),
         compare("spectral norm of the best M vs predicted s*(sigma_max)",
-                [r["norm_found"] for r in rows], [r["norm_predicted"] for r in rows], 1e-7, "abs",
+                rows.norm_found, rows.norm_predicted, 1e-7, "abs",
                 reason="L-BFGS stops at gradient norm 1e-10, which leaves errors of about 1e-10 in the minimizer"),
     ]
     return comparisons, rows, Y
 
 
-def _jump(targets) -> tuple[Comparison, np.ndarray]:
+def _jump(targets) -> tuple[Comparison, pd.DataFrame]:
     eps = 1e-9
     rows = []
     for L in range(2, 9):
@@ -322,13 +335,13 @@ def _jump(targets) -> tuple[Comparison, np.ndarray]:
             below = numerical_scalar_minimizer(y, L, lam_star * (1 - eps))
             above = numerical_scalar_minimizer(y, L, lam_star * (1 + eps))
             rows.append((L, y, abs(below - above), dmf.threshold_jump(y, L)))
-    rows = np.array(rows)
+    rows = pd.DataFrame(rows, columns=["depth", "y", "measured", "predicted"])
     return compare("jump of the numerical minimizer across lambda*(1 -/+ 1e-9) vs (L-2)|y|/(L-1)",
-                   rows[:, 2], rows[:, 3], 1e-6, "abs",
+                   rows.measured, rows.predicted, 1e-6, "abs",
                 reason="the minimizers are taken at lambda* (1 -/+ 1e-9), so the jump is off by about 1e-9 times its slope"), rows
 
 
-def _gd_trap(Y: np.ndarray, settings: Settings) -> tuple[Comparison, dict[float, np.ndarray]]:
+def _gd_trap(Y: np.ndarray, settings: Settings) -> tuple[Comparison, dict[float, pd.DataFrame]]:
     rng = np.random.default_rng(3)
     depth, lam = settings.gd_depth, settings.gd_lam
     dims = (Y.shape[1], *(5,) * (depth - 1), Y.shape[0])
@@ -336,7 +349,7 @@ def _gd_trap(Y: np.ndarray, settings: Settings) -> tuple[Comparison, dict[float,
     for scale in settings.gd_init_scales:
         weights = [scale * rng.standard_normal((dims[i + 1], dims[i])) for i in range(depth)]
         _, history = dmf.gradient_descent(weights, Y, lam, lr=settings.gd_lr, steps=settings.gd_steps, record_every=20)
-        histories[scale] = history
+        histories[scale] = pd.DataFrame(history, columns=["step", "loss", "norm"])
         finals.append(history[-1, 1])
     predicted = [0.5 * np.sum(Y**2), dmf.optimal_value(Y, depth, lam), dmf.optimal_value(Y, depth, lam)]
     scales = " / ".join(f"{scale:g}" for scale in settings.gd_init_scales)

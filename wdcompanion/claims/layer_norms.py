@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy.sparse.linalg import eigsh
 
 from .. import curvature, dmf
@@ -35,7 +36,8 @@ from .unique_minimizer import MatrixTarget, global_mask
 
 CLAIM_ID = "dmf-layer-norms"
 
-__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "LayerNormsResult", "run", "balance_error"]
+__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "LayerNormsResult",
+           "ExceptionalNorms", "LargeTrace", "run", "balance_error"]
 
 @describe_fields
 @dataclass(frozen=True)
@@ -77,18 +79,65 @@ def balance_error(layers) -> float:
                      for l in range(len(layers) - 1))) if len(layers) > 1 else 0.0
 
 
+@dataclass(frozen=True)
+class ExceptionalNorms:
+    r"""Layer norms of the two global minimizers on :math:`E_{L,\lambda}` (4 x 3 target, :math:`\sigma_2 = y^*`).
+
+    ``norms_with_jump`` and ``norms_without`` are :math:`\|W_l\|_F^2` of balanced factors of the branch
+    with :math:`s_2 = s_{\text{jump}}` and with :math:`s_2 = 0`; ``loss_gap`` is the difference of their losses.
+    """
+
+    y_star: float
+    s_jump: float
+    norms_with_jump: tuple[float, ...]
+    norms_without: tuple[float, ...]
+    loss_gap: float
+
+
+@dataclass(frozen=True)
+class LargeTrace:
+    r"""Matrix-free estimates on a problem too large for a dense Hessian.
+
+    ``estimate`` :math:`\pm` ``stderr`` is Hutchinson's trace from Hessian-vector products, ``exact``
+    the closed-form trace and ``identity`` the trace identity at the same point; ``top`` is Lanczos's
+    :math:`\lambda_{\max}`, ``exact_top`` the top of ``minimizer_spectrum`` and ``rank_one_top`` the
+    rank-one corollary's; ``hutchinson_s`` and ``lanczos_s`` are seconds.
+    """
+
+    parameters: int
+    estimate: float
+    stderr: float
+    exact: float
+    identity: float
+    top: float
+    exact_top: float
+    rank_one_top: float
+    hutchinson_s: float
+    lanczos_s: float
+
+
 @dataclass
 class LayerNormsResult:
+    r"""Everything the chapter shows, and the verdict.
+
+    ``norms``: one row per target and depth (``target``, ``depth``, global ``minimizers`` found,
+    predicted :math:`\nu =` ``nu``, ``spread`` of :math:`\|W_l\|_F^2` over layers and minimizers, max
+    ``balance`` error). ``traces``: the same cases (``parameters`` :math:`N`, closed-form ``trace``,
+    ``measured`` mean trace of the exact Hessians, lower ``bound``, and both less :math:`\lambda N`:
+    ``without_decay``, ``bound_without_decay``).
+    """
+
     verdict: Verdict
-    norm_rows: list[dict] = field(default_factory=list)
-    trace_rows: list[dict] = field(default_factory=list)
-    exceptional: dict = field(default_factory=dict)
-    large: dict = field(default_factory=dict)
+    norms: pd.DataFrame = field(default_factory=pd.DataFrame)
+    traces: pd.DataFrame = field(default_factory=pd.DataFrame)
+    exceptional: ExceptionalNorms | None = None
+    large: LargeTrace | None = None
 
 
 def _norms_and_traces(settings: Settings, result) -> list[Comparison]:
     lam = settings.lam
     norms, predicted_norms, balance, traces, predicted_traces, bound_excess, spectrum_traces = [], [], [], [], [], [], []
+    norm_rows, trace_rows = [], []
     for index, target in enumerate(settings.targets):
         name, width = target.name, target.width
         Y = target_with_spectrum(target.spectrum, target.shape, seed=11 + index)
@@ -110,11 +159,12 @@ def _norms_and_traces(settings: Settings, result) -> list[Comparison]:
             spectrum_traces.append(np.full(len(glob), curvature.minimizer_spectrum(Y, depth, lam, widths).trace()))
             bound_excess.append(np.maximum(bound - measured_traces, 0.0) / exact_trace)  # relative; tight at rank 1
             N = hessians.shape[1]
-            result.norm_rows.append(dict(target=name, depth=depth, minimizers=len(glob), nu=nu,
-                                         spread=float(np.ptp(layer_norms)), balance=float(np.max(balance[-1]))))
-            result.trace_rows.append(dict(target=name, depth=depth, parameters=N, trace=exact_trace,
-                                          measured=float(measured_traces.mean()), bound=bound,
-                                          without_decay=exact_trace - lam * N, bound_without_decay=bound - lam * N))
+            norm_rows.append(dict(target=name, depth=depth, minimizers=len(glob), nu=nu,
+                                  spread=float(np.ptp(layer_norms)), balance=float(np.max(balance[-1]))))
+            trace_rows.append(dict(target=name, depth=depth, parameters=N, trace=exact_trace,
+                                   measured=float(measured_traces.mean()), bound=bound,
+                                   without_decay=exact_trace - lam * N, bound_without_decay=bound - lam * N))
+    result.norms, result.traces = pd.DataFrame(norm_rows), pd.DataFrame(trace_rows)
     return [
         compare("||W_l||_F^2 at every layer of every global minimizer vs sum_i s_i^(2/L)",
                 np.concatenate(norms), np.concatenate(predicted_norms), 1e-7, "abs", count_varies=True,
@@ -159,10 +209,11 @@ def _exceptional(settings: Settings, result, depth: int = 3) -> Comparison:
     s_jump = dmf.nonzero_branch(sigma[1], depth, lam)
     with_jump = dmf.balanced_factors((U * [s_top, s_jump, 0.0]) @ Vt, depth)
     without = dmf.balanced_factors((U * [s_top, 0.0, 0.0]) @ Vt, depth)
-    norms_a = [np.sum(w**2) for w in with_jump]
-    norms_b = [np.sum(w**2) for w in without]
-    result.exceptional = dict(y_star=y_star, s_jump=s_jump, norms_with_jump=norms_a, norms_without=norms_b,
-                              loss_gap=abs(dmf.loss(with_jump, Y, lam) - dmf.loss(without, Y, lam)))
+    norms_a = tuple(float(np.sum(w**2)) for w in with_jump)
+    norms_b = tuple(float(np.sum(w**2)) for w in without)
+    result.exceptional = ExceptionalNorms(y_star=float(y_star), s_jump=float(s_jump), norms_with_jump=norms_a,
+                                          norms_without=norms_b,
+                                          loss_gap=float(abs(dmf.loss(with_jump, Y, lam) - dmf.loss(without, Y, lam))))
     return compare("on E: ||W_l||^2 (branch with s_jump) - ||W_l||^2 (branch with 0) vs s_jump^(2/L)",
                    np.subtract(norms_a, norms_b), abs(s_jump) ** (2 / depth), 1e-10, "rel",
                 reason="closed forms and exact evaluations in float64 agree to rounding")
@@ -185,10 +236,10 @@ def _large(settings: Settings, result) -> list[Comparison]:
     lanczos_s = time.perf_counter() - start
     exact = curvature.minimizer_hessian_trace(Y, depth, lam, widths)
     exact_top = curvature.minimizer_top_eigenvalue(Y, depth, lam, widths)
-    result.large = dict(parameters=parameters, estimate=estimate, stderr=stderr, exact=exact, top=top,
-                        exact_top=exact_top, rank_one_top=curvature.rank_one_top_eigenvalue(Y, depth, lam, widths),
-                        hutchinson_s=hutchinson_s, lanczos_s=lanczos_s,
-                        identity=curvature.hessian_trace(layers, Y, lam))
+    result.large = LargeTrace(parameters=parameters, estimate=estimate, stderr=stderr, exact=exact,
+                              identity=curvature.hessian_trace(layers, Y, lam), top=top, exact_top=exact_top,
+                              rank_one_top=curvature.rank_one_top_eigenvalue(Y, depth, lam, widths),
+                              hutchinson_s=hutchinson_s, lanczos_s=lanczos_s)
     return [
         compare(f"Hutchinson trace ({settings.hutchinson_samples} HVP samples, {parameters} parameters) vs closed form",
                 [estimate], exact, 0.02, "rel",

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .. import dmf
 from ..curvature import hessian_batch
@@ -31,8 +32,8 @@ from .settings import ClaimSettings, Part, describe_fields, doc, resolve, verdic
 
 CLAIM_ID = "dmf-unique-minimizer"
 
-__all__ = ["CLAIM_ID", "Settings", "MatrixTarget", "SMALL", "PAPER", "REGISTERED", "UniqueMinimizerResult", "run", "global_mask",
-           "distinct_matrices"]
+__all__ = ["CLAIM_ID", "Settings", "MatrixTarget", "SMALL", "PAPER", "REGISTERED", "UniqueMinimizerResult",
+           "ExceptionalSet", "run", "global_mask", "distinct_matrices"]
 
 @describe_fields
 @dataclass(frozen=True)
@@ -125,19 +126,54 @@ def _predicted_local_values(y: float, depth: int, lam: float) -> np.ndarray:
     return np.unique(np.round(values, 14))
 
 
+@dataclass(frozen=True)
+class ExceptionalSet:
+    r"""The experiment on :math:`E_{L,\lambda}`: 4 x 3 targets with singular values :math:`(2.5, \sigma_2, 0.3)`.
+
+    ``y_star`` and ``s_jump`` are :math:`y^*(\lambda, L)` and the branch jump; ``loss_gap`` is
+    :math:`|f(W_a) - f(W_b)|` at :math:`\sigma_2 = y^*` for balanced factors of both branches, whose
+    gradient norms are ``grad_norms`` and whose products differ by ``M_difference`` in spectral norm.
+    ``distinct`` maps a relative offset :math:`\delta` of :math:`\sigma_2 = y^*(1+\delta)` to the number
+    of distinct global end-to-end matrices multistart found; ``gaps`` are the branch gaps at the offsets
+    ``deltas``; ``random_distance`` is each random target's relative distance to the set.
+    """
+
+    y_star: float
+    s_jump: float
+    loss_gap: float
+    grad_norms: tuple[float, float]
+    distinct: dict[float, int]
+    deltas: np.ndarray
+    gaps: np.ndarray
+    random_distance: np.ndarray
+    M_difference: float
+
+
 @dataclass
 class UniqueMinimizerResult:
+    r"""Everything the chapter shows, and the verdict.
+
+    ``scalar``: one row per scalar problem (``depth``, ``y``, ``lam``, ``lam_ratio`` :math:`=\lambda/\lambda^*`
+    (NaN at L = 1), ``n_global`` starts at the global minimum, ``patterns_hit`` / ``patterns_predicted``
+    sign patterns, ``minima`` as (value, starts) pairs of the local minima reached, ``saddles``,
+    ``converged`` fraction). ``matrix``: one row per matrix target and depth (``target``, ``depth``,
+    ``n_global``, ``starts``, ``best`` value found, ``predicted`` optimum, ``max_deviation``
+    :math:`\max|M - M^*|`, ``layer_spread`` of :math:`W_1` over the global minimizers, ``converged``).
+    ``deviations``: :math:`\max|M - M^*|` per global minimizer; ``layer_norms``:
+    :math:`\|W_l\|_F^2` of the matrix minimizers.
+    """
+
     verdict: Verdict
-    scalar_rows: list[dict] = field(default_factory=list)
-    matrix_rows: list[dict] = field(default_factory=list)
-    deviations: np.ndarray = field(default_factory=lambda: np.zeros(0))  # max|M - M*| per global minimizer
-    layer_norms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ||W_l||_F^2 of matrix minimizers
-    exceptional: dict = field(default_factory=dict)
+    scalar: pd.DataFrame = field(default_factory=pd.DataFrame)
+    matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
+    deviations: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    layer_norms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    exceptional: ExceptionalSet | None = None
 
 
 def _scalar_part(settings: Settings, result: UniqueMinimizerResult) -> list[Comparison]:
     best, optimum, products, predicted_products, distances = [], [], [], [], []
-    hit, predicted_count, value_gaps, saddles = [], [], [], 0
+    hit, predicted_count, value_gaps, saddles, rows = [], [], [], 0, []
     for depth in settings.scalar_depths:
         for y in settings.scalar_targets:
             lams = (0.3, 1.0, 3.0) if depth == 1 else tuple(f * dmf.critical_lambda(y, depth) for f in settings.lam_factors)
@@ -164,11 +200,12 @@ def _scalar_part(settings: Settings, result: UniqueMinimizerResult) -> list[Comp
                 predicted_count.append(len(targets))
                 value_gaps.append(gaps)
                 values, counts = np.unique(np.round(found.loss[is_min], 8), return_counts=True)
-                result.scalar_rows.append(dict(
+                rows.append(dict(
                     depth=depth, y=y, lam=lam, lam_ratio=lam / dmf.critical_lambda(y, depth) if depth > 1 else np.nan,
                     n_global=int(glob.sum()), patterns_hit=patterns_found, patterns_predicted=len(targets),
                     minima=[(float(v), int(c)) for v, c in zip(values, counts, strict=True)],
                     saddles=int(np.sum(found.converged & ~is_min)), converged=float(found.converged.mean())))
+    result.scalar = pd.DataFrame(rows)
     return [
         compare("scalar: best value over starts vs closed-form minimum of g", best, optimum, 1e-10, "rel",
                 reason="L-BFGS stops at gradient norm 1e-10, which leaves errors of about 1e-10 in the minimizer"),
@@ -188,7 +225,7 @@ def _scalar_part(settings: Settings, result: UniqueMinimizerResult) -> list[Comp
 
 
 def _matrix_part(settings: Settings, result: UniqueMinimizerResult) -> list[Comparison]:
-    best, optimum, deviations, norms = [], [], [], []
+    best, optimum, deviations, norms, rows = [], [], [], [], []
     lam = settings.lam
     for index, target in enumerate(settings.targets):
         name, width = target.name, target.width
@@ -206,10 +243,10 @@ def _matrix_part(settings: Settings, result: UniqueMinimizerResult) -> list[Comp
             optimum.append(dmf.optimal_value(Y, depth, lam, widths))
             deviations.append(dev)
             norms.append(found.layer_norms_sq[glob].ravel())
-            result.matrix_rows.append(dict(target=name, depth=depth, n_global=int(glob.sum()), starts=len(found.loss),
-                                           best=float(found.loss.min()), predicted=optimum[-1],
-                                           max_deviation=float(dev.max()), layer_spread=spread,
-                                           converged=float(found.converged.mean())))
+            rows.append(dict(target=name, depth=depth, n_global=int(glob.sum()), starts=len(found.loss),
+                             best=float(found.loss.min()), predicted=optimum[-1], max_deviation=float(dev.max()),
+                             layer_spread=spread, converged=float(found.converged.mean())))
+    result.matrix = pd.DataFrame(rows)
     result.deviations = np.concatenate(deviations)
     result.layer_norms = np.concatenate(norms)
     return [
@@ -253,15 +290,16 @@ def _exceptional_part(settings: Settings, result: UniqueMinimizerResult) -> list
     samples = rng.standard_normal((settings.random_draws, 4, 3)) * 0.6
     sigma = np.linalg.svd(samples, compute_uv=False)
     distance = np.min(np.abs(sigma - y_star), axis=1) / y_star
-    result.exceptional = dict(y_star=y_star, s_jump=s_jump, loss_gap=loss_gap, grad_norms=grad_norms,
-                              distinct=dict(zip(offsets, counts, strict=True)), deltas=deltas, gaps=gaps,
-                              random_distance=distance, M_difference=float(np.linalg.norm(M_on - M_off, 2)))
+    result.exceptional = ExceptionalSet(y_star=y_star, s_jump=s_jump, loss_gap=float(loss_gap),
+                                        grad_norms=(float(grad_norms[0]), float(grad_norms[1])),
+                                        distinct=dict(zip(offsets, counts, strict=True)), deltas=deltas, gaps=gaps,
+                                        random_distance=distance, M_difference=float(np.linalg.norm(M_on - M_off, 2)))
     return [
         compare("on E: |f(branch with s_jump) - f(branch with 0)| at sigma_2 = y*", [loss_gap], 0.0, 1e-12, "abs",
                 reason="closed forms and exact evaluations in float64 agree to rounding"),
         compare("on E: gradient norm at both constructed minimizers", grad_norms, 0.0, 1e-10, "abs",
                 reason="closed forms and exact evaluations in float64 agree to rounding"),
-        compare("on E: ||M_a - M_b||_2 vs (L-2)/(L-1) y*", [result.exceptional["M_difference"]], s_jump, 1e-10, "rel",
+        compare("on E: ||M_a - M_b||_2 vs (L-2)/(L-1) y*", [result.exceptional.M_difference], s_jump, 1e-10, "rel",
                 reason="closed forms and exact evaluations in float64 agree to rounding"),
         compare("distinct global end-to-end matrices found by multistart at y*, y*(1-1e-3), y*(1+1e-3)",
                 counts, [2, 1, 1], 0, "abs",
