@@ -10,7 +10,9 @@
 
 Archived records live in ``book/_generated/paper-scale/<claim id>.json``; the claims page lists
 them. A record is archived only if its library fingerprint equals the fingerprint of the library's
-sources at the named commit, so the commit shown next to it is the code that computed it.
+sources at the named commit, so the commit shown next to it is the code that computed it. The
+archive stores the claim's code fingerprint at that commit (its module and the modules it imports),
+which the dashboard compares with today's: archiving an older record again fills it in.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from wdcompanion.claims.records import source_fingerprint
+from wdcompanion.claims import CLAIMS
+from wdcompanion.claims.records import code_fingerprint, source_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "book" / "_generated" / "paper-scale"
@@ -40,6 +43,17 @@ def fingerprint_at(commit: str) -> str:
     names = _git("ls-tree", "-r", "--name-only", commit, "--", "wdcompanion").decode().split()
     files = [(name.removeprefix("wdcompanion/"), _git("show", f"{commit}:{name}")) for name in names if name.endswith(".py")]
     return source_fingerprint(files)
+
+
+def code_fingerprint_at(commit: str, claim_id: str) -> str:
+    """The code fingerprint of ``claim_id``'s check (its module and what it imports) in the sources at ``commit``."""
+    names = set(_git("ls-tree", "-r", "--name-only", commit, "--", "wdcompanion").decode().split())
+
+    def read(path: str) -> bytes | None:
+        name = f"wdcompanion/{path}"
+        return _git("show", f"{commit}:{name}") if name in names else None
+
+    return code_fingerprint(f"wdcompanion.claims.{CLAIMS[claim_id].module}", read)
 
 
 def this_machine() -> str:
@@ -60,7 +74,10 @@ def archive(record_path: Path, commit: str, machine: str) -> Path:
     if record.get("library_fingerprint") != expected:
         raise SystemExit(f"{record_path}: library fingerprint {record.get('library_fingerprint')} is not that of "
                          f"commit {commit[:10]} ({expected}); it was computed by other code")
-    record.update(git_commit=commit, machine=machine)
+    code = code_fingerprint_at(commit, record["claim_id"])
+    if record.get("code_fingerprint", code) != code:
+        raise SystemExit(f"{record_path}: code fingerprint {record['code_fingerprint']} is not that of commit {commit[:10]} ({code})")
+    record.update(git_commit=commit, machine=machine, code_fingerprint=code)
     ARCHIVE.mkdir(parents=True, exist_ok=True)
     path = ARCHIVE / f"{record['claim_id']}.json"
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

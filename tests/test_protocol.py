@@ -9,7 +9,14 @@ import pytest
 from wdcompanion import claims
 from wdcompanion.claims import ClaimFailed, Verdict, compare
 from wdcompanion.claims.dashboard import archived_rows, dashboard_rows, summary
-from wdcompanion.claims.records import library_fingerprint, source_fingerprint
+from wdcompanion.claims.records import (
+    claim_files,
+    claim_fingerprints,
+    code_fingerprint,
+    library_fingerprint,
+    module_sources,
+    source_fingerprint,
+)
 from wdcompanion.claims.registry import Caveat
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,19 +77,25 @@ def test_conclude_records_prints_and_raises(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("PASS dmf-lambda-threshold")
     record = json.loads((tmp_path / "dmf-lambda-threshold.json").read_text())
     assert record["status"] == "pass" and record["library_fingerprint"] == library_fingerprint()
+    assert record["code_fingerprint"] == claim_fingerprints()["dmf-lambda-threshold"]
     with pytest.raises(ClaimFailed):
         claims.conclude(_verdict([1.5, 2.0]))
     assert json.loads((tmp_path / "dmf-lambda-threshold.json").read_text())["status"] == "fail"
 
 
+def _other(text="other"):
+    """Code fingerprints of other code than this checkout's, for every claim."""
+    return dict.fromkeys(claims.CLAIMS, text)
+
+
 def test_dashboard_never_shows_pass_without_a_current_record(tmp_path):
-    fingerprint = library_fingerprint()
+    fingerprint = claim_fingerprints()
     assert dashboard_rows(claims.CLAIMS, {}, fingerprint)[0].status == "not run"
     claims.write_record(_verdict([1.0, 2.0]), tmp_path)
     records = claims.read_records(tmp_path)
     assert dashboard_rows(claims.CLAIMS, records, fingerprint)[0].status == "pass"
-    stale = dashboard_rows(claims.CLAIMS, records, "other")[0]
-    assert (stale.status, stale.verdict, stale.small.detail) == ("not run", "not run", "only a record from an older library")
+    stale = dashboard_rows(claims.CLAIMS, records, _other())[0]
+    assert (stale.status, stale.verdict, stale.small.detail) == ("not run", "not run", "only a record from older code")
     claims.write_record(_verdict([1.0, 3.0]), tmp_path)
     failed = dashboard_rows(claims.CLAIMS, claims.read_records(tmp_path), fingerprint)[0]
     assert (failed.status, failed.verdict) == ("fail", "fail")
@@ -97,7 +110,7 @@ def _all_pass(tmp_path) -> dict:
 
 
 def test_dashboard_verdict_is_partial_exactly_where_the_registry_declares_a_caveat(tmp_path):
-    rows = dashboard_rows(claims.CLAIMS, _all_pass(tmp_path), library_fingerprint(), {})
+    rows = dashboard_rows(claims.CLAIMS, _all_pass(tmp_path), claim_fingerprints(), {})
     for row in rows:
         declared = claims.CLAIMS[row.claim_id].caveats
         assert row.verdict == ("partial" if declared else "pass"), row.claim_id
@@ -110,27 +123,27 @@ def test_dashboard_verdict_is_partial_exactly_where_the_registry_declares_a_cave
 
 def test_dashboard_paper_scale_status_from_the_archive(tmp_path):
     small = _all_pass(tmp_path / "small")
-    fingerprint = library_fingerprint()
+    fingerprint = claim_fingerprints()
     _paper_record(tmp_path / "archive", git_commit="0123456789abcdef", machine="m", recorded_at="2026-11-23T08:00:00Z")
     archive = claims.read_records(tmp_path / "archive")
     row = dashboard_rows(claims.CLAIMS, small, fingerprint, archive)[0]
     assert (row.paper_scale.status, row.verdict) == ("pass", "pass")
     assert row.paper_scale.detail == "on 2026-11-23 at commit 0123456789"
-    stale = dashboard_rows(claims.CLAIMS, small, "other", archive)[0].paper_scale
-    assert stale.status == "stale" and stale.detail.startswith("passed on 2026-11-23 at commit 0123456789; library changed")
+    stale = dashboard_rows(claims.CLAIMS, small, {**fingerprint, "dmf-lambda-threshold": "other"}, archive)[0].paper_scale
+    assert stale.status == "stale" and stale.detail.startswith("passed on 2026-11-23 at commit 0123456789; its code changed")
     # a failed archived run makes the claim partial, even when that run is stale
     failing = json.loads((tmp_path / "archive" / "dmf-lambda-threshold.json").read_text())
     failing["status"] = "fail"
     failing["comparisons"][0]["passed"] = False
-    for library, status in ((fingerprint, "fail"), ("an older library", "stale")):
-        (tmp_path / "archive" / "dmf-lambda-threshold.json").write_text(json.dumps({**failing, "library_fingerprint": library}))
+    for code, status in ((fingerprint["dmf-lambda-threshold"], "fail"), ("older code", "stale")):
+        (tmp_path / "archive" / "dmf-lambda-threshold.json").write_text(json.dumps({**failing, "code_fingerprint": code}))
         row = dashboard_rows(claims.CLAIMS, small, fingerprint, claims.read_records(tmp_path / "archive"))[0]
         assert (row.paper_scale.status, row.verdict, row.parts[-1].kind) == (status, "partial", "fails at paper scale")
         assert "failed 1 of 1 comparisons" in row.parts[-1].reason
 
 
 def test_dashboard_summary_counts_partial_claims_and_paper_statuses(tmp_path):
-    rows = dashboard_rows(claims.CLAIMS, _all_pass(tmp_path), library_fingerprint(), {})
+    rows = dashboard_rows(claims.CLAIMS, _all_pass(tmp_path), claim_fingerprints(), {})
     text = summary(rows)
     n_partial = sum(bool(c.caveats) for c in claims.CLAIMS.values())
     assert f"{len(rows) - n_partial} pass, {n_partial} hold only in part" in text
@@ -156,21 +169,21 @@ def _paper_record(tmp_path, **extra):
 def test_archived_runs_name_their_commit_and_whether_the_library_changed(tmp_path):
     _paper_record(tmp_path, git_commit="0123456789abcdef", machine="2 CPU cores, no GPU")
     records = claims.read_records(tmp_path)
-    (row,) = archived_rows(claims.CLAIMS, records, library_fingerprint())
+    (row,) = archived_rows(claims.CLAIMS, records, claim_fingerprints())
     assert (row.claim_id, row.status, row.runtime, row.commit) == ("dmf-lambda-threshold", "pass", "72 min", "0123456789")
-    assert row.library == "same library as this build"
-    stale = archived_rows(claims.CLAIMS, records, "other")[0]
-    assert (stale.library, stale.status) == ("library changed since", "stale (passed)")
+    assert row.library == "same code as this build"
+    stale = archived_rows(claims.CLAIMS, records, _other())[0]
+    assert (stale.library, stale.status) == ("its code changed since", "stale (passed)")
     _paper_record(tmp_path / "failed", git_commit="0123456789abcdef", machine="m", status="fail")
-    failed = archived_rows(claims.CLAIMS, claims.read_records(tmp_path / "failed"), "other")[0]
+    failed = archived_rows(claims.CLAIMS, claims.read_records(tmp_path / "failed"), _other())[0]
     assert failed.status == "stale (failed)"
-    assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path / "failed"), library_fingerprint())[0].status == "fail"
-    assert archived_rows(claims.CLAIMS, {}, library_fingerprint()) == []
+    assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path / "failed"), claim_fingerprints())[0].status == "fail"
+    assert archived_rows(claims.CLAIMS, {}, claim_fingerprints()) == []
     assert row.notes == ""
     _paper_record(tmp_path, git_commit="0123456789abcdef", machine="m", notes=["part B not run", "seed 3"])
-    assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path), "x")[0].notes == "part B not run; seed 3"
+    assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path), _other("x"))[0].notes == "part B not run; seed 3"
     with pytest.raises(ValueError, match="commit"):
-        archived_rows(claims.CLAIMS, claims.read_records(_paper_record(tmp_path / "bare").parent), "x")
+        archived_rows(claims.CLAIMS, claims.read_records(_paper_record(tmp_path / "bare").parent), _other("x"))
 
 
 def test_source_fingerprint_is_the_library_fingerprint():
@@ -192,12 +205,20 @@ def test_paper_runs_archive_only_records_computed_by_the_named_commit(tmp_path, 
     script = _paper_runs_script()
     monkeypatch.setattr(script, "ARCHIVE", tmp_path / "archive")
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    good = _paper_record(tmp_path / "good", library_fingerprint=script.fingerprint_at(head))
+    code = script.code_fingerprint_at(head, "dmf-lambda-threshold")
+    good = _paper_record(tmp_path / "good", library_fingerprint=script.fingerprint_at(head), code_fingerprint=code)
     archived = json.loads(script.archive(good, head, "a test machine").read_text())
-    assert archived["git_commit"] == head and archived["machine"] == "a test machine"
+    assert archived["git_commit"] == head and archived["machine"] == "a test machine" and archived["code_fingerprint"] == code
     wrong = _paper_record(tmp_path / "wrong", library_fingerprint="0000000000000000")
     with pytest.raises(SystemExit, match="computed by other code"):
         script.archive(wrong, head, "a test machine")
+    other_code = _paper_record(tmp_path / "other", library_fingerprint=script.fingerprint_at(head), code_fingerprint="0" * 16)
+    with pytest.raises(SystemExit, match="code fingerprint"):
+        script.archive(other_code, head, "a test machine")
+    older = json.loads(good.read_text())  # a record archived before records had code fingerprints: filled in
+    del older["code_fingerprint"]
+    good.write_text(json.dumps(older))
+    assert json.loads(script.archive(good, head, "a test machine").read_text())["code_fingerprint"] == code
     small = claims.write_record(_verdict([1.0, 2.0]), tmp_path / "small")
     with pytest.raises(SystemExit, match="not 'paper'"):
         script.archive(small, head, "a test machine")
@@ -215,3 +236,36 @@ def test_registry_and_scale(monkeypatch):
         claims.scale_from_env()
     monkeypatch.setenv("WDC_SCALE", "paper")
     assert claims.scale_from_env() == "paper"
+
+
+def test_code_fingerprint_hashes_a_module_and_what_it_imports_only():
+    files = {
+        "__init__.py": b"",
+        "a.py": b"from . import b\nfrom .c import f\n",
+        "b.py": b"x = 1\n",
+        "c.py": b"import wdcompanion.d\n\ndef f():\n    from .sub import g\n",
+        "d.py": b"",
+        "e.py": b"y = 2\n",
+        "sub/__init__.py": b"from .m import g\n",
+        "sub/m.py": b"from .. import b\ng = 1\n",
+    }
+    read = files.get
+    assert set(module_sources("wdcompanion.a", read)) == {"a.py", "b.py", "c.py", "d.py", "sub/__init__.py", "sub/m.py"}
+    assert set(module_sources("wdcompanion.sub.m", read)) == {"sub/m.py", "b.py"}  # package __init__s only run on the way
+    before = code_fingerprint("wdcompanion.a", read)
+    files["e.py"] = b"y = 3\n"  # not imported: the same code
+    assert code_fingerprint("wdcompanion.a", read) == before
+    files["d.py"] = b"z = 1\n"  # imported through c: other code
+    assert code_fingerprint("wdcompanion.a", read) != before
+    for bad in ("numpy", "wdcompanion.nowhere", 3):
+        with pytest.raises(ValueError, match="module"):
+            module_sources(bad, read)
+
+
+def test_every_claims_code_is_its_module_and_the_library_it_imports():
+    for claim in claims.CLAIMS.values():
+        files = claim_files(claim)
+        assert f"claims/{claim.module}.py" in files and "claims/protocol.py" in files
+        assert "cli.py" not in files and "claims/registry.py" not in files
+    dmf_code = claim_files(claims.CLAIMS["dmf-lambda-threshold"])
+    assert "dmf.py" in dmf_code and "rotation.py" not in dmf_code and "optim.py" not in dmf_code

@@ -131,12 +131,16 @@ def test_rerun_skips_what_is_done_and_a_new_fingerprint_reruns(tmp_path, markers
     assert json.loads(stored(tmp_path)[0].read_text())["fingerprint"] in ("v1", "v2")
 
 
-def test_default_fingerprint_is_the_library_fingerprint_of_the_records():
-    from wdcompanion.claims import records
+def test_default_fingerprint_is_the_code_fingerprint_of_the_records():
+    from wdcompanion.claims import records, rotational_variants
 
     assert records.library_fingerprint is _fingerprint.library_fingerprint
     assert records.source_fingerprint is _fingerprint.source_fingerprint
-    assert sweep.library_fingerprint is _fingerprint.library_fingerprint
+    assert records.code_fingerprint is sweep.code_fingerprint is _fingerprint.code_fingerprint
+    # a run function of the package: its module's code; any other: the whole library's
+    assert sweep.code_fingerprint_of(rotational_variants.warmup_run) == records.claim_fingerprint(
+        records.CLAIMS["req-rotational-variants"])
+    assert sweep.code_fingerprint_of(h.descend) == _fingerprint.library_fingerprint()
     setting = {"seed": 1, "lr": 0.5}
     assert sweep.result_key(h.descend, setting, "x") == sweep.result_key(h.descend, {"lr": 0.5, "seed": 1}, "x")
     assert sweep.result_key(h.descend, setting, "x") != sweep.result_key(h.descend, setting, "y")

@@ -8,11 +8,13 @@ What it guarantees:
   setting (a ``seed`` field), so a run's result does not depend on where, when or next to what it ran.
 - **Resumable.** With ``store=DIR``, each finished run is written at once (to a temporary file, then
   ``os.replace``: a reader never sees half a file) to ``DIR/<function>/<key>.json``, where the key
-  hashes the function's qualified name, the canonical JSON of the setting and the library fingerprint
-  (``wdcompanion._fingerprint.library_fingerprint()``, the one verdict records carry). Calling the
-  same sweep again runs only what has no valid result, so an interrupted sweep (a killed job, a lost
-  machine, Ctrl-C) resumes and loses at most the runs that were in flight. Changing the library's
-  source changes the fingerprint, and results computed by other code are not reused.
+  hashes the function's qualified name, the canonical JSON of the setting and the fingerprint of the
+  code it runs (:func:`code_fingerprint_of`: for a function of this package, its module and the
+  package modules that module imports, the fingerprint verdict records carry as ``code_fingerprint``;
+  for any other function, the whole library's). Calling the same sweep again runs only what has no
+  valid result, so an interrupted sweep (a killed job, a lost machine, Ctrl-C) resumes and loses at
+  most the runs that were in flight. Changing that code changes the fingerprint, and results
+  computed by other code are not reused; an edit elsewhere in the library leaves them valid.
 - **Verified.** Every stored file holds its key, function, fingerprint, setting and result; a file
   that does not parse or whose contents do not match what the key stands for (a partial write by
   other tools, an edited or swapped file, a missing field) is reported with a
@@ -102,7 +104,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._fingerprint import library_fingerprint
+from ._fingerprint import PACKAGE, code_fingerprint, library_fingerprint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,6 +117,7 @@ __all__ = [
     "SweepError",
     "SweepStoreWarning",
     "canonical_json",
+    "code_fingerprint_of",
     "local_executor",
     "result_key",
     "run_sweep",
@@ -218,7 +221,17 @@ def _key(function: str, settings_json: str, fingerprint: str) -> str:
 
 def result_key(fn: Callable[..., Any], setting: Mapping[str, Any] | Any, fingerprint: str | None = None) -> str:
     """The store key (32 hex digits) of ``fn``'s run on ``setting`` under ``fingerprint`` (default: this library's)."""
-    return _key(_function_name(fn), canonical_json(setting), library_fingerprint() if fingerprint is None else fingerprint)
+    return _key(_function_name(fn), canonical_json(setting), code_fingerprint_of(fn) if fingerprint is None else fingerprint)
+
+
+def code_fingerprint_of(fn: Callable[..., Any]) -> str:
+    """The fingerprint results of ``fn`` are stored under by default: :func:`~wdcompanion._fingerprint.code_fingerprint`
+    of its module when that module is part of this package, else the whole library's fingerprint (the code
+    of a function outside the package cannot be read, but the library it calls can)."""
+    module = getattr(fn, "__module__", None)
+    if isinstance(module, str) and module.startswith(PACKAGE + "."):
+        return code_fingerprint(module)
+    return library_fingerprint()
 
 
 def _encode_result(out: Any, function: str) -> dict[str, Any]:
@@ -435,12 +448,12 @@ def _record(run: _Run, function: str, fingerprint: str, result: dict[str, Any], 
 
 
 def _execute(fn: Callable[..., Any], argument: Any, whole: bool, function: str, check_fingerprint: bool) -> dict[str, Any]:
-    """One run, where it runs: the encoded result, its time, and (if asked) that process's library fingerprint."""
+    """One run, where it runs: the encoded result, its time, and (if asked) that process's code fingerprint."""
     start = time.perf_counter()
     out = fn(argument) if whole else fn(**argument)
     elapsed = time.perf_counter() - start
     return {"result": _encode_result(out, function), "elapsed_s": elapsed,
-            "fingerprint": library_fingerprint() if check_fingerprint else None}
+            "fingerprint": code_fingerprint_of(fn) if check_fingerprint else None}
 
 
 def _available_cores() -> int:
@@ -613,9 +626,9 @@ def run_sweep(
         ``distributed.Client``. Not together with ``executor``.
     :param workers: Number of local processes (``executor="local"`` only; default: the cores this process may use).
         Never more are started than there are runs to do.
-    :param fingerprint: The library version results belong to (default: the library fingerprint of
-        ``wdcompanion._fingerprint``, computed once per call). With the default, each run's worker reports its own library fingerprint,
-        and a worker running other code fails the sweep instead of storing under the wrong key.
+    :param fingerprint: The code version results belong to (default: :func:`code_fingerprint_of` ``fn``, computed
+        once per call). With the default, each run's worker reports its own, and a worker running other code
+        fails the sweep instead of storing under the wrong key.
     :param progress: Show a tqdm progress bar with an ETA on stderr. ``None`` (default): only where
         ``$WDC_PROGRESS`` is ``1`` (never in a notebook's stored outputs unless someone sets it there).
 
@@ -644,7 +657,7 @@ def run_sweep(
     if kind == "local" or isinstance(target, cf.ProcessPoolExecutor):
         _check_importable(fn)
     check_fingerprint = fingerprint is None and kind != "serial"
-    fingerprint = library_fingerprint() if fingerprint is None else fingerprint
+    fingerprint = code_fingerprint_of(fn) if fingerprint is None else fingerprint
     runs = _prepare(fn, settings, function, fingerprint)
     folder = None
     if store is not None:
@@ -674,7 +687,7 @@ def run_sweep(
 
     def finish(run: _Run, payload: dict[str, Any]) -> None:
         if payload["fingerprint"] is not None and payload["fingerprint"] != fingerprint:
-            raise RuntimeError(f"the worker runs library fingerprint {payload['fingerprint']}, this process {fingerprint}: "
+            raise RuntimeError(f"the worker runs code fingerprint {payload['fingerprint']}, this process {fingerprint}: "
                                "install the same wdcompanion on every worker (or the source changed during the sweep)")
         result = _decode_result(payload["result"])
         clash = sorted(set(result) & set(run.fields))

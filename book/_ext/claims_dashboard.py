@@ -26,7 +26,7 @@ from sphinx.util.docutils import SphinxDirective
 
 from wdcompanion.claims import CLAIMS, read_records
 from wdcompanion.claims.dashboard import ScaleStatus, archived_rows, dashboard_rows, summary
-from wdcompanion.claims.records import RECORD_DIR_ENV, library_fingerprint
+from wdcompanion.claims.records import RECORD_DIR_ENV, claim_files, claim_fingerprints
 
 HEADERS = ("Claim (and its chapter)", "Verdict", "Small scale (this build)", "Paper scale (archived)")
 ARCHIVE_HEADERS = ("Claim", "Status", "Closest to its tolerance", "Runtime", "Computed by")
@@ -34,14 +34,17 @@ ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = ROOT / "book" / "_generated" / "paper-scale"
 
 
-def _library_files_changed_since(commit: str) -> list[str] | None:
-    """The ``wdcompanion/*.py`` files that differ between ``commit`` and this checkout (``None`` without git)."""
+def _code_files_changed_since(commit: str, claim_id: str) -> list[str] | None:
+    """The files of the claim's code (its module and what that imports) that differ between ``commit`` and this checkout.
+
+    ``None`` without git."""
     try:
         out = subprocess.run(["git", "-C", str(ROOT), "diff", "--name-only", commit, "--", "wdcompanion"],
                              check=True, capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    return sorted(name.removeprefix("wdcompanion/") for name in out.split() if name.endswith(".py"))
+    code = claim_files(CLAIMS[claim_id])
+    return sorted(name.removeprefix("wdcompanion/") for name in out.split() if name.removeprefix("wdcompanion/") in code)
 
 
 class dashboard_placeholder(nodes.General, nodes.Element):  # noqa: N801 (docutils naming)
@@ -138,7 +141,7 @@ def _fill(app, doctree, docname) -> None:
 
 
 def _rows():
-    return dashboard_rows(CLAIMS, read_records(Path(os.environ[RECORD_DIR_ENV])), library_fingerprint(),
+    return dashboard_rows(CLAIMS, read_records(Path(os.environ[RECORD_DIR_ENV])), claim_fingerprints(),
                           read_records(ARCHIVE))
 
 
@@ -228,7 +231,7 @@ def _fill_archive(doctree) -> None:
     placeholders = list(doctree.findall(archive_placeholder))
     if not placeholders:
         return
-    rows = archived_rows(CLAIMS, read_records(ARCHIVE), library_fingerprint())
+    rows = archived_rows(CLAIMS, read_records(ARCHIVE), claim_fingerprints())
     if not rows:
         content = [nodes.paragraph(text="No paper-scale run has been archived yet.")]
     else:
@@ -241,8 +244,8 @@ def _fill_archive(doctree) -> None:
                         label="Closest to its tolerance")
             tr += _cell(row.runtime, label="Runtime")
             code = f"commit {row.commit}; {row.library}"
-            changed = _library_files_changed_since(row.commit) if row.library == "library changed since" else None
-            if changed:  # name the files, so a reader can see whether the numerical code changed
+            changed = _code_files_changed_since(row.commit, row.claim_id) if row.library == "its code changed since" else None
+            if changed:  # name the files, so a reader can see what changed
                 shown = changed if len(changed) <= 4 else changed[:3] + [f"and {len(changed) - 3} more"]
                 code += " (" + ", ".join(shown) + ")"
             tr += _cell(f"{row.machine}, {row.recorded_at}", _detail(code), label="Computed by")

@@ -5,11 +5,12 @@ Kept free of Sphinx so it can be tested directly; ``book/_ext/claims_dashboard.p
 Each claim gets one row with a status per scale and a verdict:
 
 * **small scale** (this build's records): ``pass`` or ``fail`` only if its record exists and was
-  computed by the current library source; otherwise ``not run`` (no record, or a stale one).
+  computed by the claim's current code (its ``code_fingerprint``: the claim's module and the library
+  modules it imports); otherwise ``not run`` (no record, or a stale one).
 * **paper scale** (the records archived by ``scripts/paper_runs.py``): ``pass`` or ``fail`` when the
-  archived record was computed by the current library, ``stale`` when the library has changed
+  archived record was computed by the claim's current code, ``stale`` when that code has changed
   since (the row still says whether that run passed, when and at which commit), ``not run`` when
-  no record is archived.
+  no record is archived. An edit to a part of the library the check does not import leaves it current.
 * **verdict**: ``fail`` or ``not run`` as the small scale; otherwise ``partial`` when part of the
   claim is not confirmed, else ``pass``. The parts (:class:`Part`) are the registry's caveats
   (reported only, contradicted) and, from the archive, a paper-scale run that failed.
@@ -80,11 +81,16 @@ def _runtime(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
+def _current(record: Mapping[str, Any], fingerprint: str) -> bool:
+    """Whether ``record`` was computed by the code its claim's check runs today (its ``code_fingerprint``)."""
+    return record.get("code_fingerprint") == fingerprint
+
+
 def _small(record: Mapping[str, Any] | None, fingerprint: str) -> ScaleStatus:
     if record is None:
         return ScaleStatus("not run", "no record in this build")
-    if record.get("library_fingerprint") != fingerprint:
-        return ScaleStatus("not run", "only a record from an older library")
+    if not _current(record, fingerprint):
+        return ScaleStatus("not run", "only a record from older code")
     compared, error = _closest(record)
     return ScaleStatus("pass" if record.get("status") == "pass" else "fail", "", compared, error,
                        _runtime(float(record["runtime_s"])))
@@ -98,28 +104,29 @@ def _paper(record: Mapping[str, Any] | None, fingerprint: str) -> ScaleStatus:
     date = str(record.get("recorded_at", "unknown"))[:10]
     compared, error = _closest(record)
     runtime = _runtime(float(record["runtime_s"]))
-    if record.get("library_fingerprint") != fingerprint:
-        return ScaleStatus("stale", f"{outcome} on {date} at commit {commit}; library changed since", compared, error,
+    if not _current(record, fingerprint):
+        return ScaleStatus("stale", f"{outcome} on {date} at commit {commit}; its code changed since", compared, error,
                            runtime, commit, date)
     return ScaleStatus("pass" if outcome == "passed" else "fail", f"on {date} at commit {commit}", compared, error,
                        runtime, commit, date)
 
 
 def dashboard_rows(
-    claims: Mapping[str, Claim], records: Mapping[str, Mapping[str, Any]], fingerprint: str,
+    claims: Mapping[str, Claim], records: Mapping[str, Mapping[str, Any]], fingerprints: Mapping[str, str],
     archived: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[DashboardRow]:
     """One row per registered claim, in registry order.
 
     ``records`` are this build's (small-scale) records, ``archived`` the paper-scale records of
-    ``book/_generated/paper-scale``; ``fingerprint`` is the current library's.
+    ``book/_generated/paper-scale``; ``fingerprints`` are the claims' current code fingerprints
+    (:func:`~wdcompanion.claims.records.claim_fingerprints`): a record with another is out of date.
     """
     archived = archived or {}
     rows = []
     for claim_id, claim in claims.items():
-        small = _small(records.get(claim_id), fingerprint)
+        small = _small(records.get(claim_id), fingerprints[claim_id])
         record = archived.get(claim_id)
-        paper = _paper(record, fingerprint)
+        paper = _paper(record, fingerprints[claim_id])
         parts = [Part(c.part, c.kind, c.reason) for c in claim.caveats]
         if record is not None and record.get("status") != "pass":
             comparisons = record.get("comparisons", [])
@@ -151,7 +158,7 @@ def summary(rows: list[DashboardRow]) -> str:
             said.append(f"{count(verdicts, status)} {'fail' if status == 'fail' else 'were not run'}")
     paper = [f"{count(papers, s)} {s}" for s in ("pass", "fail", "stale", "not run") if count(papers, s)]
     return (f"Of {len(rows)} registered claims, at the small scale of this build: {', '.join(said)}. "
-            f"Archived paper-scale runs: {', '.join(paper)} (stale: the library has changed since the run).")
+            f"Archived paper-scale runs: {', '.join(paper)} (stale: the claim's code has changed since the run).")
 
 
 @dataclass(frozen=True)
@@ -159,19 +166,19 @@ class ArchivedRun:
     """One archived paper-scale verdict, as the claims page lists it."""
 
     claim_id: str
-    status: str  # "pass" or "fail"; "stale (passed)" or "stale (failed)" when the library changed since
+    status: str  # "pass" or "fail"; "stale (passed)" or "stale (failed)" when the claim's code changed since
     compared: str  # the comparison closest to its tolerance
     error_vs_tolerance: str
     runtime: str
     recorded_at: str  # date (UTC)
     machine: str
     commit: str  # abbreviated hash of the commit whose library computed it
-    library: str  # "same library as this build" or "library changed since"
+    library: str  # "same code as this build" or "its code changed since"
     notes: str = ""  # the verdict's notes (e.g. a part not run), joined by "; "
 
 
 def archived_rows(
-    claims: Mapping[str, Claim], records: Mapping[str, Mapping[str, Any]], fingerprint: str
+    claims: Mapping[str, Claim], records: Mapping[str, Mapping[str, Any]], fingerprints: Mapping[str, str]
 ) -> list[ArchivedRun]:
     """One row per archived paper-scale record of a registered claim, in registry order."""
     rows = []
@@ -184,12 +191,12 @@ def archived_rows(
         compared, error = _closest(record)
         seconds = float(record["runtime_s"])
         runtime = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-        same = record.get("library_fingerprint") == fingerprint
+        same = _current(record, fingerprints[claim_id])
         passed = record.get("status") == "pass"
         status = ("pass" if passed else "fail") if same else ("stale (passed)" if passed else "stale (failed)")
         rows.append(ArchivedRun(claim_id, status, compared, error,
                                 runtime, str(record.get("recorded_at", "unknown"))[:10], str(record["machine"]),
                                 str(record["git_commit"])[:10],
-                                "same library as this build" if same else "library changed since",
+                                "same code as this build" if same else "its code changed since",
                                 "; ".join(str(n) for n in record.get("notes", []))))
     return rows

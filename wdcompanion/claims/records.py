@@ -1,9 +1,11 @@
 """Verdict records: one JSON file per claim, written as chapters (or ``wdc check``) run.
 
-The book's dashboard reads them. A record carries a fingerprint of the library's source so that
-a verdict computed by an older version of the code can be told apart (the fingerprint itself lives in
-``wdcompanion._fingerprint``, which the results store of ``wdcompanion.sweep`` shares; both names
-are re-exported here).
+The book's dashboard reads them. A record carries two fingerprints (both from
+``wdcompanion._fingerprint``, which the results store of ``wdcompanion.sweep`` shares):
+``library_fingerprint``, of the whole library's source, names the exact library that computed it;
+``code_fingerprint``, of the claim's module and the library modules it imports, tells whether the
+code the check runs has changed since. The dashboard counts a record as current while its
+``code_fingerprint`` is today's (:func:`claim_fingerprints`).
 """
 
 from __future__ import annotations
@@ -11,15 +13,33 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._fingerprint import library_fingerprint, source_fingerprint
+from .._fingerprint import code_fingerprint, library_fingerprint, module_sources, source_fingerprint
 from .protocol import Verdict
+from .registry import CLAIMS, Claim
 
-__all__ = ["RECORD_DIR_ENV", "source_fingerprint", "library_fingerprint", "record_dir", "write_record", "read_records"]
+__all__ = ["RECORD_DIR_ENV", "source_fingerprint", "library_fingerprint", "code_fingerprint", "module_sources", "claim_fingerprint",
+           "claim_fingerprints", "claim_files", "record_dir", "write_record", "read_records"]
 
 RECORD_DIR_ENV = "WDC_RECORD_DIR"
+
+
+def claim_fingerprint(claim: Claim) -> str:
+    """The code fingerprint of ``claim``'s check: its module in ``wdcompanion.claims`` and what that imports."""
+    return code_fingerprint(f"wdcompanion.claims.{claim.module}")
+
+
+def claim_files(claim: Claim) -> tuple[str, ...]:
+    """The files (relative to the package) of ``claim``'s code: those :func:`claim_fingerprint` hashes."""
+    return tuple(sorted(module_sources(f"wdcompanion.claims.{claim.module}")))
+
+
+def claim_fingerprints(claims: Mapping[str, Claim] = CLAIMS) -> dict[str, str]:
+    """:func:`claim_fingerprint` of every claim, by id: what the dashboard compares records with."""
+    return {claim_id: claim_fingerprint(claim) for claim_id, claim in claims.items()}
 
 
 def record_dir() -> Path | None:
@@ -40,6 +60,8 @@ def write_record(verdict: Verdict, directory: Path | str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = verdict.to_record()
     record["library_fingerprint"] = library_fingerprint()
+    if verdict.claim_id in CLAIMS:
+        record["code_fingerprint"] = claim_fingerprint(CLAIMS[verdict.claim_id])
     record["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     path = directory / f"{verdict.claim_id}.json"
     tmp = path.with_suffix(".json.tmp")
