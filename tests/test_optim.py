@@ -160,7 +160,7 @@ def _wrapped_adam_l2_by_hand(w0, grads, *, lr, weight_decay, betas, eps, shared_
         u = (m_g / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
         rows = [rotate_neuron(w[r], u[r], norm=norm[r], update_sq_avg=nu[r], step=t, angle=angle) for r in range(len(w))]
         w, nu = torch.stack([row for row, _ in rows]), torch.stack([avg for _, avg in rows])
-    return w, m_g
+    return w, m_g, m_l2
 
 
 @pytest.mark.parametrize("shared_first_moment", [False, True])
@@ -174,13 +174,49 @@ def test_wrapped_adam_l2_keeps_separate_first_moments_of_gradient_and_l2_term(sh
     for g in grads:
         w.grad = g.clone()
         optimizer.step()
-    expected, m_g = _wrapped_adam_l2_by_hand(w0, grads, shared_first_moment=shared_first_moment, **hyper)
+    expected, m_g, m_l2 = _wrapped_adam_l2_by_hand(w0, grads, shared_first_moment=shared_first_moment, **hyper)
     close = torch.allclose(w.detach(), expected, rtol=0, atol=1e-10)
     assert close != shared_first_moment  # the paper's algorithm matches; one shared first moment does not
-    assert set(optimizer.state[w]) == {"step", "norm", "update_sq_avg", "l2_avg"}
-    if not shared_first_moment:  # the inner state is plain Adam + L2's: m = m_g + m_lambda
+    assert set(optimizer.state[w]) == {"step", "norm", "update_sq_avg", "grad_avg"}
+    if not shared_first_moment:  # the gradient's own first moment, and the inner state plain Adam + L2's: m = m_g + m_lambda
+        assert torch.allclose(optimizer.state[w]["grad_avg"], m_g, rtol=0, atol=1e-15)
         m = optimizer.inner_state(w)["exp_avg"]
-        assert torch.allclose(m - optimizer.state[w]["l2_avg"], m_g, rtol=0, atol=1e-12)
+        assert torch.allclose(m - optimizer.state[w]["grad_avg"], m_l2, rtol=0, atol=1e-12)
+
+
+def test_wrapped_adam_l2_resumes_from_a_checkpoint_without_grad_avg():
+    """A checkpoint of the earlier layout (m_lambda as ``l2_avg``) resumes as m_g = m - m_lambda; one with neither fails."""
+    gen = torch.Generator().manual_seed(3)
+    w0 = torch.randn(4, 16, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(4, 16, generator=gen, dtype=torch.float64) * 0.01 for _ in range(12)]
+    hyper = dict(lr=0.01, weight_decay=0.5, betas=(0.9, 0.999), eps=1e-8)
+
+    def make(start):
+        w = torch.nn.Parameter(start.clone())
+        return w, RotationalWrapper([w], "adam", target="adamw", **hyper)
+
+    w, optimizer = make(w0)
+    for g in grads[:6]:
+        w.grad = g.clone()
+        optimizer.step()
+    saved, weights = copy.deepcopy(optimizer.state_dict()), w.detach().clone()
+    old = saved["state"][0]
+    m_l2 = optimizer.inner_state(w)["exp_avg"] - old.pop("grad_avg")
+    old["l2_avg"] = m_l2
+    for g in grads[6:]:
+        w.grad = g.clone()
+        optimizer.step()
+    resumed_w, resumed = make(weights)
+    resumed.load_state_dict(saved)
+    assert set(resumed.state[resumed_w]) == {"step", "norm", "update_sq_avg", "grad_avg"}
+    for g in grads[6:]:
+        resumed_w.grad = g.clone()
+        resumed.step()
+    assert torch.allclose(resumed_w.detach(), w.detach(), rtol=0, atol=1e-13)
+    del old["l2_avg"]
+    _, broken = make(weights)
+    with pytest.raises(ValueError, match="grad_avg"):
+        broken.load_state_dict(saved)
 
 
 def test_rotate_neuron_rotates_by_the_target_angle_at_fixed_norm():

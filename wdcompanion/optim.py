@@ -178,8 +178,9 @@ class RotationalWrapper(torch.optim.Optimizer):
     zero it), or non-finite weights. Put such a parameter in a group with ``"rotational": False``.
     A rotational group needs ``weight_decay > 0`` (it sets the target angle), also refused.
 
-    **The step.** With :math:`u` the inner optimizer's update direction for the gradient alone (its
-    weight decay is radial and dropped), :math:`n` the neuron's norm stored at its first step and
+    **The step.** With :math:`u` the inner optimizer's update direction for the gradient alone
+    (AdamW's and SGDM's weight decay is radial, and the projection below drops it; wrapped Adam + L2
+    leaves its L2 term out of :math:`u` as described below), :math:`n` the neuron's norm stored at its first step and
     :math:`t` the neuron's step count:
 
     .. math::
@@ -212,15 +213,18 @@ class RotationalWrapper(torch.optim.Optimizer):
 
     **Wrapped Adam + L2** (``inner="adam"``), as the paper's code runs it: separate first moments of
     the gradient and of the L2 term, one second moment of their sum. The inner Adam steps the shadow
-    on :math:`g + \lambda w`, so its state is plain Adam + L2's (first moment :math:`m`, second
-    :math:`v`); the wrapper also keeps :math:`m_\lambda \leftarrow \beta_1 m_\lambda + (1-\beta_1)\lambda w`
-    (``self.state[p]["l2_avg"]``) and rotates along the gradient's part alone,
+    on :math:`g + \lambda w`, so its state is plain Adam + L2's (first moment :math:`m = m_g + m_\lambda`,
+    second :math:`v`); the wrapper keeps the gradient's own first moment
+    :math:`m_g \leftarrow \beta_1 m_g + (1-\beta_1) g` (``self.state[p]["grad_avg"]``, computed as the paper
+    does rather than as :math:`m - m_\lambda`, which would lose about :math:`\epsilon_{\mathrm{float}}\,
+    |\lambda w| / |g|` of it) and rotates along the gradient's part alone,
 
     .. math::
 
-        u = \frac{(m - m_\lambda)/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)} + \epsilon},
+        u = \frac{m_g/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)} + \epsilon}.
 
-    since :math:`m - m_\lambda` is the first moment of :math:`g` (the averages are linear).
+    A checkpoint saved before ``grad_avg`` existed (with ``l2_avg``, :math:`m_\lambda`) loads as
+    :math:`m_g = m - m_\lambda`; one with neither raises ``ValueError``.
 
     **Checkpoints.** :meth:`state_dict` nests the inner optimizer's. Resuming reproduces the
     uninterrupted run bit for bit in either order: ``model.load_state_dict``, then the wrapper's
@@ -446,23 +450,23 @@ class RotationalWrapper(torch.optim.Optimizer):
         for p, shadow, group in rotating:
             shadow.grad = None
             if self.inner_name == "adam":
-                self._drop_l2_moment(p, shadow, group)
+                self._gradient_step(p, shadow, group)
         return rotating
 
-    def _drop_l2_moment(self, p: torch.Tensor, shadow: torch.Tensor, group: dict) -> None:
-        r"""Turn the shadow's Adam + L2 step :math:`-\hat m/(\sqrt{\hat v}+\epsilon)` into the gradient's alone.
+    def _gradient_step(self, p: torch.Tensor, shadow: torch.Tensor, group: dict) -> None:
+        r"""Replace the shadow's Adam + L2 step :math:`-\hat m/(\sqrt{\hat v}+\epsilon)` by the gradient's alone.
 
-        Updates :math:`m_\lambda` with this step's :math:`\lambda w` and adds
-        :math:`\hat m_\lambda/(\sqrt{\hat v}+\epsilon)` to the shadow, with torch Adam's bias corrections
-        and placement of :math:`\epsilon` (see the class docstring).
+        Updates :math:`m_g` with this step's gradient and sets the shadow to
+        :math:`-\hat m_g/(\sqrt{\hat v}+\epsilon)`, with torch Adam's bias corrections and placement of
+        :math:`\epsilon` (see the class docstring).
         """
         beta1, beta2 = group["betas"]
         inner = self.inner.state[shadow]
         t = float(inner["step"])
-        l2_avg = self.state[p]["l2_avg"]
-        l2_avg.mul_(beta1).add_(p, alpha=(1 - beta1) * group["weight_decay"])
+        grad_avg = self.state[p]["grad_avg"]
+        grad_avg.mul_(beta1).add_(p.grad, alpha=1 - beta1)
         denom = inner["exp_avg_sq"].sqrt().div_(math.sqrt(1 - beta2 ** t)).add_(group["eps"])
-        shadow.addcdiv_(l2_avg, denom, value=1 / (1 - beta1 ** t))
+        shadow.zero_().addcdiv_(grad_avg, denom, value=-1 / (1 - beta1 ** t))
 
     @torch.compiler.disable
     def _init_state(self, p: torch.Tensor, group: dict) -> None:
@@ -475,7 +479,7 @@ class RotationalWrapper(torch.optim.Optimizer):
         state["norm"] = torch.linalg.vector_norm(_rows(p.detach(), group["per_neuron"]), dim=1, keepdim=True)
         state["update_sq_avg"] = torch.zeros_like(state["norm"])
         if self.inner_name == "adam":
-            state["l2_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -626,6 +630,20 @@ class RotationalWrapper(torch.optim.Optimizer):
         self.inner.load_state_dict(state_dict.pop("inner"))
         super().load_state_dict(state_dict)
         self._layouts.clear()
+        if self.inner_name == "adam":
+            self._restore_gradient_moments()
+
+    def _restore_gradient_moments(self) -> None:
+        """Wrapped Adam + L2: give every restored rotational state its ``grad_avg`` (see the class docstring)."""
+        for p, shadow in self._shadows.items():
+            state = self.state.get(p)
+            if not state or "grad_avg" in state:
+                continue
+            inner = self.inner.state.get(shadow, {})
+            if "l2_avg" not in state or "exp_avg" not in inner:
+                raise ValueError("state_dict: a wrapped Adam + L2 parameter's state has neither 'grad_avg' nor 'l2_avg' (saved by "
+                                 "a wdcompanion without separate first moments of the gradient and the L2 term); it cannot resume")
+            state["grad_avg"] = inner["exp_avg"] - state.pop("l2_avg")  # m_g = m - m_lambda
 
 
 # -- grouping -----------------------------------------------------------------------------------------

@@ -183,7 +183,8 @@ class HessianSpectrumResult:
     r"""Everything the chapter shows, and the verdict; each table has one row per case.
 
     ``scalar``: (``depth``, ``y``, ``lam``, ``minimizers`` found, sign ``patterns``, ``predicted``
-    spectrum, largest ``spread`` of an eigenvalue over the minimizers found). ``control``: at
+    spectrum, the ``measured`` spectra (one row per minimizer found), largest ``spread`` of an
+    eigenvalue over the minimizers found). ``control``: at
     :math:`\lambda^*` (``depth``, ``lam``, the spectra at the ``nonzero`` and the ``zero`` minimizer).
     ``matrix``: (``name``, ``target`` singular values, ``depth``, ``widths``, ``rank``, ``minimizers``,
     ``parameters``, ``zeros`` eigenvalues, ``orbit`` dimension, ``top`` eigenvalue and its ``top_pair``,
@@ -224,7 +225,7 @@ def _scalar(settings: Settings, result) -> list[Comparison]:
                 one_by_one.append(_aligned(curvature.minimizer_spectrum(Y, depth, lam, (1,) * (depth - 1)).full(), depth))
                 closed.append(predicted)
                 rows.append(dict(depth=depth, y=y, lam=lam, minimizers=len(spectra), patterns=len(points),
-                                 predicted=predicted, spread=float(np.ptp(spectra, axis=0).max())))
+                                 predicted=predicted, measured=spectra, spread=float(np.ptp(spectra, axis=0).max())))
     result.scalar = pd.DataFrame(rows)
     return [
         compare("scalar: Hessian spectra at every minimizer found by multistart vs closed form",

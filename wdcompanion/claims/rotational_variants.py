@@ -94,12 +94,22 @@ REGISTERED = {"small": SMALL, "paper": PAPER}
 
 @dataclass
 class RotationalVariantsResult:
+    """Everything the chapter shows, and the verdict.
+
+    ``walks``: mean angular update / target at each step (index) of each random walk, columns
+    ``(walk label, "rv")`` and, for AdamW, ``(walk label, "plain")``. ``windows``: per walk (index), the
+    target and that ratio's mean over each of :data:`WINDOWS`. ``network``: the RV network's mean
+    angular update / target at each recorded step (index), one column per hidden layer. ``sweep``: one
+    row per ``warmup_run``, its settings, loss and accuracy; ``grid``: the same for the Adam + L2 /
+    AdamW / wrapped grid.
+    """
+
     verdict: Verdict
-    walks: dict = field(default_factory=dict)  # label -> {"plain"/"rv": (steps, mean angle / target)}
-    windows: pd.DataFrame = field(default_factory=pd.DataFrame)  # per walk (index): target, mean angle / target per WINDOWS
-    network: dict = field(default_factory=dict)  # layer -> (steps, mean angle / target)
-    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per warmup_run: its settings, loss, accuracy
-    grid: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same for the Adam + L2 / AdamW / wrapped grid
+    walks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    windows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    network: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
+    grid: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 WINDOWS = {"steps 0-9": (0, 10), "steps 10-99": (10, 100), "steps 100-": (100, None)}  # windows of the transient table
@@ -110,7 +120,7 @@ def _window(values: np.ndarray, start: int, stop: int | None) -> float:
 
 
 def _walks(scale: Settings, result) -> list[Comparison]:
-    first_rv, settled_rv, norm_drift, first_plain, first_plain_pred, windows = [], [], [], [], [], []
+    first_rv, settled_rv, norm_drift, first_plain, first_plain_pred, windows, columns = [], [], [], [], [], [], {}
     C, settled = scale.fan_in, scale.settled
     for walk in scale.walks:
         label, name, lr, wd, kwargs = walk.label, walk.optimizer, walk.lr, walk.weight_decay, walk.kwargs
@@ -136,7 +146,8 @@ def _walks(scale: Settings, result) -> list[Comparison]:
                 ratio = curves[key][1]
                 windows.append({"optimizer": label if key == "plain" else f"RV-{label}", "target (rad)": target,
                                 **{title: _window(ratio, a, b) for title, (a, b) in WINDOWS.items()}})
-        result.walks[label] = curves
+        columns.update({(label, key): pd.Series(ratio, index=steps) for key, (steps, ratio) in curves.items()})
+    result.walks = pd.DataFrame(columns).rename_axis("step")
     result.windows = pd.DataFrame(windows).set_index("optimizer")
     return [
         compare("random walk, plain AdamW from 0.1x the equilibrium norm: first angular update vs "
@@ -166,8 +177,8 @@ def _network(scale: Settings, result) -> list[Comparison]:
     tracker.remove()
     target = rotation.equilibrium("adamw", lr=net_lr, weight_decay=net_wd, fan_in=1, betas=(0.9, 0.999)).angular_update
     late = slice(len(tracker.recorded_steps) // 2, None)
-    result.network = {name: (tracker.recorded_steps, tracker.angles(name).mean(1) / target)
-                      for name in hidden}
+    result.network = pd.DataFrame({name: tracker.angles(name).mean(1) / target for name in hidden},
+                                  index=pd.Index(tracker.recorded_steps, name="step"))
     drift = [float((torch.as_tensor(tracker.norms(name)).double() / start[name].double() - 1).abs().max()) for name in hidden]
     means = [float((params[name].detach().mean(dim=1).abs() / start[name]).max()) for name in hidden]
     return [
