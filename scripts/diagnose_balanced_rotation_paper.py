@@ -1,6 +1,6 @@
-"""Why ``req-balanced-rotation --scale paper`` fails on MNIST-1D (a diagnosis, not a check).
+r"""Why ``req-balanced-rotation --scale paper`` fails on MNIST-1D (a diagnosis, not a check).
 
-    python scripts/diagnose_balanced_rotation_paper.py [--resnet]
+    python scripts/diagnose_balanced_rotation_paper.py [--resnet | --resnet-updates]
 
 Trains the paper-scale BatchNorm MLPs of the claim (four hidden layers of width 512, 10,000 steps,
 the paper's grouping) with AdamW and with SGDM, exactly as ``balanced_rotation.run(balanced_rotation.PAPER)`` does,
@@ -32,6 +32,25 @@ norm 5.06 in layers 2-4; SGDM 0.03244 rad/step):
   second moment, with its 1,000-step memory, follows, which makes the updates smaller than in the
   random walk), and whether the stem's fan-in of 3 (where the radial part of an update is not
   negligible) accounts for the rest.
+
+With ``--resnet-updates`` it trains the same ResNet with AdamW and splits each convolution's angle
+deficit into its two factors, averaged over the second half. With AdamW's update
+:math:`u = \hat m/(\sqrt{\hat v}+\epsilon)` (the step is :math:`-\eta(u + \lambda w)`), a filter of fan-in
+:math:`C` turns by :math:`\eta\lVert u_\perp\rVert/\lVert w\rVert` per step, so
+
+.. math::
+
+    \frac{\text{angle}}{\sqrt{2\eta\lambda k}} \approx
+    \frac{\lVert u_\perp\rVert/\sqrt{Ck}}{\lVert w\rVert/\sqrt{\eta C/(2\lambda)}}, \qquad k = \frac{1-\beta_1}{1+\beta_1}:
+
+the update's size relative to the random walk's (``r_perp``; 1 for gradients independent from step
+to step, whatever their distribution, once :math:`\hat v` is their mean square) over the norm's
+relative to the equilibrium norm. The model has both at 1. An update that is smaller as a whole
+lowers the equilibrium norm by the same factor and leaves the angle, so a low angle means the norm
+has not followed the update (a lag, when updates shrink over a time like :math:`1/(2\eta\lambda)`) or
+updates correlated over more steps than momentum makes them. Also printed: the whole update's size
+``r``, the current squared gradient over :math:`\hat v` (below 1 when gradients shrink faster than
+:math:`\hat v` follows) and the fraction of weights with zero gradient.
 
 So in the MLPs the per-layer *mean over neurons*, which the verdict compares, is dominated by neurons far from
 the random-walk regime (almost no gradient) in the deepest layer of the wide network; the medians and
@@ -67,8 +86,56 @@ def resnet() -> None:
               flush=True)
 
 
+def resnet_updates() -> None:
+    hyper = br.PAPER.hyper
+    b1, b2 = hyper.betas
+    k = (1 - b1) / (1 + b1)
+    steps = br.PAPER.resnet.steps
+    sums: dict[int, dict[str, float]] = {}
+
+    def record(optimizer, args, kwargs) -> None:
+        if not isinstance(optimizer, torch.optim.AdamW):
+            return
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                state = optimizer.state.get(p)
+                if p.ndim != 3 or not state or float(state["step"]) <= steps // 2:
+                    continue
+                t = float(state["step"])
+                v = state["exp_avg_sq"] / (1 - b2**t)
+                u = (state["exp_avg"] / (1 - b1**t)) / (v.sqrt() + group["eps"])
+                rows, w = u.reshape(u.shape[0], -1), p.detach().reshape(p.shape[0], -1)
+                radial = (rows * w).sum(1) / w.norm(dim=1)
+                acc = sums.setdefault(id(p), dict.fromkeys(("n", "u2", "ut2", "g2_over_v", "zero_grad"), 0.0))
+                acc["n"] += 1
+                acc["u2"] += float(rows.pow(2).mean())
+                acc["ut2"] += float((rows.pow(2).sum(1) - radial.pow(2)).mean() / rows.shape[1])
+                acc["g2_over_v"] += float(p.grad.pow(2).mean() / v.mean())
+                acc["zero_grad"] += float((p.grad == 0).double().mean())
+
+    handle = torch.optim.optimizer.register_optimizer_step_post_hook(record)
+    try:
+        result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
+        run = br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", br.PAPER.resnet, hyper, result)
+    finally:
+        handle.remove()
+    target = hyper.adamw(1).angular_update
+    print(f"lr {hyper.lr:g}, weight decay {hyper.weight_decay:g}: 1/(2 lr wd) = {1 / (2 * hyper.lr * hyper.weight_decay):.0f} steps "
+          f"of {steps}")
+    print("layer           C   r      r_perp  norm/pred  r_perp/norm  angle/pred  whole-tensor/pred  g2/v   zero-grad")
+    for acc, name in zip(sums.values(), run.layers, strict=True):  # hooks see the convs in the model's order
+        n, norm = acc["n"], run.norms[name].mean() / hyper.adamw(run.fan_in[name]).norm
+        r, r_perp = np.sqrt(acc["u2"] / n / k), np.sqrt(acc["ut2"] / n / k)
+        print(f"{name:14s} {run.fan_in[name]:4d}  {r:.3f}  {r_perp:.3f}   {norm:.3f}      {r_perp / norm:.3f}        "
+              f"{run.angles[name].mean() / target:.3f}       {run.tensor_angles[name] / target:.3f}              "
+              f"{acc['g2_over_v'] / n:.3f}  {acc['zero_grad'] / n:.3f}", flush=True)
+
+
 def main() -> None:
     torch.set_num_threads(2)
+    if "--resnet-updates" in sys.argv[1:]:
+        resnet_updates()
+        return
     if "--resnet" in sys.argv[1:]:
         resnet()
         return

@@ -225,9 +225,10 @@ def result_key(fn: Callable[..., Any], setting: Mapping[str, Any] | Any, fingerp
 
 
 def code_fingerprint_of(fn: Callable[..., Any]) -> str:
-    """The fingerprint results of ``fn`` are stored under by default: :func:`~wdcompanion._fingerprint.code_fingerprint`
-    of its module when that module is part of this package, else the whole library's fingerprint (the code
-    of a function outside the package cannot be read, but the library it calls can)."""
+    """The fingerprint results of ``fn`` are stored under by default: the code fingerprint of its module (that
+    module's source and the library modules it imports, directly or through others) when that module is part
+    of this package, else the whole library's fingerprint (the code of a function outside the package cannot
+    be read, but the library it calls can)."""
     module = getattr(fn, "__module__", None)
     if isinstance(module, str) and module.startswith(PACKAGE + "."):
         return code_fingerprint(module)
