@@ -16,7 +16,7 @@ from pathlib import Path
 
 from wdcompanion.claims import CLAIMS, read_records
 from wdcompanion.claims.dashboard import dashboard_rows
-from wdcompanion.claims.records import RECORD_DIR_ENV, library_fingerprint
+from wdcompanion.claims.records import RECORD_DIR_ENV, claim_fingerprints
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "_build" / "html" / "book" / "claims.html"
@@ -30,7 +30,7 @@ def main() -> int:
     table = re.search(r"<table[^>]*claims-dashboard.*?</table>", PAGE.read_text(), re.S)
     html = table.group(0) if table else ""  # only the dashboard, not the archived paper-scale runs below it
     records = read_records(Path(os.environ.get(RECORD_DIR_ENV) or ROOT / "_build" / "verdicts"))
-    expected = {row.claim_id: row for row in dashboard_rows(CLAIMS, records, library_fingerprint(), read_records(ARCHIVE))}
+    expected = {row.claim_id: row for row in dashboard_rows(CLAIMS, records, claim_fingerprints(), read_records(ARCHIVE))}
     failures = []
     for claim_id in CLAIMS:
         row = re.search(rf'<tr class="([^"]*)"[^>]*id="claim-{re.escape(claim_id)}"', html)

@@ -63,6 +63,7 @@ import sys
 
 import numpy as np
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from wdcompanion import rotation
 from wdcompanion.claims import balanced_rotation as br
@@ -113,7 +114,7 @@ def resnet_updates() -> None:
                 acc["g2_over_v"] += float(p.grad.pow(2).mean() / v.mean())
                 acc["zero_grad"] += float((p.grad == 0).double().mean())
 
-    handle = torch.optim.optimizer.register_optimizer_step_post_hook(record)
+    handle = register_optimizer_step_post_hook(record)
     try:
         result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
         run = br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", br.PAPER.resnet, hyper, result)

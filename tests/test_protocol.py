@@ -269,3 +269,10 @@ def test_every_claims_code_is_its_module_and_the_library_it_imports():
         assert "cli.py" not in files and "claims/registry.py" not in files
     dmf_code = claim_files(claims.CLAIMS["dmf-lambda-threshold"])
     assert "dmf.py" in dmf_code and "rotation.py" not in dmf_code and "optim.py" not in dmf_code
+
+
+def test_the_dashboard_needs_each_claims_code_fingerprint():
+    with pytest.raises(TypeError, match="fingerprints"):
+        dashboard_rows(claims.CLAIMS, {}, library_fingerprint())
+    with pytest.raises(ValueError, match="dmf-lambda-threshold"):
+        archived_rows(claims.CLAIMS, {}, {})

@@ -111,6 +111,14 @@ def _paper(record: Mapping[str, Any] | None, fingerprint: str) -> ScaleStatus:
                        runtime, commit, date)
 
 
+def _check_fingerprints(claims: Mapping[str, Claim], fingerprints: Mapping[str, str]) -> None:
+    if not isinstance(fingerprints, Mapping):
+        raise TypeError(f"fingerprints must map claim ids to code fingerprints (claim_fingerprints()), got {type(fingerprints).__name__}")
+    missing = [claim_id for claim_id in claims if claim_id not in fingerprints]
+    if missing:
+        raise ValueError(f"fingerprints has no code fingerprint for {missing[0]!r}")
+
+
 def dashboard_rows(
     claims: Mapping[str, Claim], records: Mapping[str, Mapping[str, Any]], fingerprints: Mapping[str, str],
     archived: Mapping[str, Mapping[str, Any]] | None = None,
@@ -121,6 +129,7 @@ def dashboard_rows(
     ``book/_generated/paper-scale``; ``fingerprints`` are the claims' current code fingerprints
     (:func:`~wdcompanion.claims.records.claim_fingerprints`): a record with another is out of date.
     """
+    _check_fingerprints(claims, fingerprints)
     archived = archived or {}
     rows = []
     for claim_id, claim in claims.items():
@@ -181,6 +190,7 @@ def archived_rows(
     claims: Mapping[str, Claim], records: Mapping[str, Mapping[str, Any]], fingerprints: Mapping[str, str]
 ) -> list[ArchivedRun]:
     """One row per archived paper-scale record of a registered claim, in registry order."""
+    _check_fingerprints(claims, fingerprints)
     rows = []
     for claim_id in claims:
         record = records.get(claim_id)
