@@ -55,12 +55,12 @@ updates correlated over more steps than momentum makes them. Also printed: the w
 - ResNet, AdamW (``--resnet-updates``, library of this commit; lr 0.01, weight decay 0.1, so
   1/(2 lr wd) = 500 steps of 10,000): ``r`` 0.74-0.94 and ``r_perp`` 0.72-0.92 (the stem 0.77), the
   current squared gradient over :math:`\hat v` 0.92-1.02, norm / prediction 0.72-0.93, so
-  ``r_perp / norm`` is 0.97-1.04 in every convolution but the stem (0.87); angle / prediction 0.66-0.86,
+  ``r_perp / norm`` is 0.97-1.04 in every convolution but the stem (0.87); angle / prediction 0.64-0.86,
   whole tensor 0.76-0.93; zero gradients in at most 6% of the weights. Read: the updates are smaller
   than the random walk's, not because :math:`\hat v` lags (the hypothesis above is refuted) but for a
   reason not yet measured, and the norms have followed them, as the model says a smaller update does;
   at the level of layer averages update and norm are in the model's balance. The mean per-filter
-  angle is nonetheless 14-22% lower than that balance gives: the spread of updates and norms over the
+  angle is nonetheless 14-36% lower than that balance gives: the spread of updates and norms over the
   filters, or updates correlated over more steps than momentum makes them, remain to be measured.
 
 So in the MLPs the per-layer *mean over neurons*, which the verdict compares, is dominated by neurons far from
