@@ -241,8 +241,8 @@ def test_dashboard_rows_match_the_records():
     if not records.is_dir() or not (HTML / "book" / "claims.html").exists():
         _unavailable("no verdict records (_build/verdicts): build the book first")
     from wdcompanion.claims import read_records
-    from wdcompanion.claims.records import library_fingerprint
-    rows = dashboard_rows(CLAIMS, read_records(records), library_fingerprint(), read_records(ROOT / "book" / "_generated" / "paper-scale"))
+    from wdcompanion.claims.records import claim_fingerprints
+    rows = dashboard_rows(CLAIMS, read_records(records), claim_fingerprints(), read_records(ROOT / "book" / "_generated" / "paper-scale"))
     html = (HTML / "book" / "claims.html").read_text()
     for row in rows:
         assert re.search(rf'class="[^"]*claim-verdict-{row.verdict.replace(" ", "-")}[^"]*" id="claim-{row.claim_id}"', html), row.claim_id
