@@ -18,6 +18,7 @@ which the dashboard compares with today's: archiving an older record again fills
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -49,6 +50,7 @@ def code_fingerprint_at(commit: str, claim_id: str) -> str:
     """The code fingerprint of ``claim_id``'s check (its module and what it imports) in the sources at ``commit``."""
     names = set(_git("ls-tree", "-r", "--name-only", commit, "--", "wdcompanion").decode().split())
 
+    @functools.cache  # module_sources asks for a file once to see that it exists and again for its source
     def read(path: str) -> bytes | None:
         name = f"wdcompanion/{path}"
         return _git("show", f"{commit}:{name}") if name in names else None
