@@ -1,12 +1,14 @@
-"""req-rotational-variants passes, and fails without the projection or with a wrong target angle."""
+"""req-rotational-variants passes, fails without the projection or with a wrong target angle, and its practical
+criteria (warmup, wrapped Adam + L2) can miss."""
 
 import dataclasses
 import math
 
+import pandas as pd
 import pytest
 
 from wdcompanion import optim, sweep
-from wdcompanion.claims import rotational_variants
+from wdcompanion.claims import Verdict, compare, rotational_variants
 
 
 def _failed(verdict):
@@ -22,36 +24,90 @@ def test_check_passes(full_run):
     assert full_run.verdict.passed, full_run.verdict.report()
 
 
-def test_sweep_and_grid_are_reported(full_run):
-    sweep, grid = rotational_variants.sweep_settings(rotational_variants.SMALL)
-    assert len(full_run.sweep) == len(sweep) and len(full_run.grid) == len(grid)
-    assert set(full_run.sweep.optimizer) == {"AdamW", "RV-AdamW"}
-    assert set(full_run.sweep.warmup) == {True, False}
-    assert set(full_run.grid.optimizer) == {"Adam+L2", "AdamW", "RV-Adam+L2"}
-    assert full_run.sweep[["loss", "accuracy"]].notna().all().all()
+def test_the_practical_experiments_are_complete(full_run):
+    planned = rotational_variants.practical_settings(rotational_variants.SMALL)
+    assert len(full_run.warmup) == len(planned["warmup"]) and len(full_run.grid) == len(planned["grid"])
+    assert set(full_run.warmup.optimizer) == {"SGDM", "RV-SGDM", "AdamW", "RV-AdamW"}
+    assert set(full_run.warmup.warmup) == {True, False}
+    assert set(full_run.grid.optimizer) == {"Adam+L2", "AdamW"}
+    assert set(full_run.wrapped.optimizer) == {"Adam+L2", "AdamW", "RV-Adam+L2"}
+    assert full_run.warmup.accuracy.between(0, 1).all() and full_run.wrapped.accuracy.notna().all()
+    assert list(full_run.layer_rotation.columns) == ["Adam+L2", "AdamW", "RV-Adam+L2"]
+    parts = {c.part for c in full_run.verdict.comparisons if c.part}
+    assert parts == {rotational_variants.WRAPPED_PART, *(rotational_variants.WARMUP_PART.format(family=f)
+                                                          for f in rotational_variants.FAMILIES)}
 
 
-def test_sweep_resumes_from_the_store(tmp_path, monkeypatch):
-    """The chapter's grid goes through the sweep runner: with a store, a second run computes nothing."""
-    scale = dataclasses.replace(rotational_variants.SMALL, sweep_steps=5, samples=64, widths=(8,), lrs=(0.01,), seeds=(0,),
-                                grid_lrs=(0.01,))
+_TINY = dataclasses.replace(rotational_variants.SMALL, arch_widths=(8,), batch=32, train_steps=10, sgdm_lrs=(0.1,),
+                            adamw_lrs=(0.01,), seeds=(0, 1), grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,),
+                            wrapped_seeds=(1, 2))
+
+
+def test_the_practical_sweeps_resume_from_the_store(tmp_path, monkeypatch):
+    """The chapter's grids go through the sweep runner: with a store, a second run computes nothing."""
     monkeypatch.setenv("WDC_SWEEP_STORE", str(tmp_path))
     first = rotational_variants.RotationalVariantsResult(verdict=None)
-    rotational_variants._sweep(scale, first)
+    rotational_variants._practical(_TINY, first)
     stored = sorted(tmp_path.rglob("*.json"))
-    assert len(stored) == len(first.sweep) + len(first.grid) - 1 == 7  # the grid's AdamW run is also in the sweep
+    assert len(stored) == len(first.warmup) + len(first.grid) + len(first.wrapped) == 16 + 2 + 6
+
     def no_new_runs(*args):
         raise AssertionError("a stored run was computed again")
 
     monkeypatch.setattr(sweep, "_open_executor", no_new_runs)
     second = rotational_variants.RotationalVariantsResult(verdict=None)
-    rotational_variants._sweep(scale, second)
-    assert second.sweep.equals(first.sweep) and second.grid.equals(first.grid)
+    rotational_variants._practical(_TINY, second)
+    assert second.warmup.equals(first.warmup) and second.grid.equals(first.grid) and second.wrapped.equals(first.wrapped)
+
+
+def _warmup_table(plain_gain, rv_gain, spread=0.0):
+    """A warmup sweep's table with the given mean gains (3 seeds, seed-to-seed spread +-spread)."""
+    rows = []
+    for family in rotational_variants.FAMILIES:
+        for kind, gain in ((family, plain_gain), (f"RV-{family}", rv_gain)):
+            for seed, noise in zip((0, 1, 2), (-spread, 0.0, spread), strict=True):
+                rows += [dict(optimizer=kind, lr=0.1, seed=seed, warmup=True, accuracy=0.6 + gain + noise),
+                         dict(optimizer=kind, lr=0.1, seed=seed, warmup=False, accuracy=0.6)]
+    return pd.DataFrame(rows)
+
+
+def _verdict_of(comparisons):
+    firm = compare("firm", [1.0], 1.0, 1e-9)
+    return Verdict(rotational_variants.CLAIM_ID, (firm, *comparisons))
+
+
+@pytest.mark.parametrize(("plain", "rv", "spread", "status"), [
+    (0.2, 0.05, 0.01, "pass"),  # plain needs warmup, the RV a quarter as much
+    (0.2, 0.15, 0.01, "partial"),  # the RV needs three quarters as much: not reproduced
+    (0.01, 0.0, 0.001, "partial"),  # no learning rate where plain needs warmup (gain below MIN_GAIN)
+    (0.2, 0.0, 0.3, "partial"),  # a gain within the seed spread is not significant
+])
+def test_the_warmup_criterion_can_miss(plain, rv, spread, status):
+    gains = rotational_variants.warmup_gains(_warmup_table(plain, rv, spread))
+    comparisons = rotational_variants._warmup_comparisons(gains)
+    assert len(comparisons) == 2 * len(rotational_variants.FAMILIES)  # whatever the outcome: a line that holds on every CPU
+    verdict = _verdict_of(comparisons)
+    assert verdict.passed and verdict.status == status, verdict.report()
+
+
+@pytest.mark.parametrize(("l2", "adamw", "wrapped", "status"), [
+    (0.60, 0.70, 0.68, "pass"),  # closes 80% of the gap
+    (0.60, 0.70, 0.62, "partial"),  # closes 20%
+    (0.70, 0.69, 0.60, "partial"),  # no gap to close (Adam + L2 is better)
+])
+def test_the_wrapped_criterion_can_miss(l2, adamw, wrapped, status):
+    table = pd.DataFrame([dict(optimizer=kind, seed=seed, accuracy=value + noise)
+                          for kind, value in (("Adam+L2", l2), ("AdamW", adamw), ("RV-Adam+L2", wrapped))
+                          for seed, noise in ((1, -0.002), (2, 0.0), (3, 0.002))])
+    comparisons = rotational_variants._wrapped_comparisons(table)
+    assert len(comparisons) == 2
+    verdict = _verdict_of(comparisons)
+    assert verdict.passed and verdict.status == status, verdict.report()
 
 
 def test_missing_projection_fails(monkeypatch):
     monkeypatch.setattr(optim.RotationalWrapper, "_project", staticmethod(lambda w, norm: None))
-    failed = _failed(rotational_variants.run("small", sweep=False).verdict)
+    failed = _failed(rotational_variants.run("small", practical=False).verdict)
     assert "norm / initial norm" in failed
 
 
@@ -60,5 +116,5 @@ def test_wrong_target_angle_fails(monkeypatch):
         return math.sqrt(2 * group["lr"] * group["weight_decay"])
 
     monkeypatch.setattr(optim.RotationalWrapper, "_target_angle", staticmethod(without_momentum_factor))
-    failed = _failed(rotational_variants.run("small", sweep=False).verdict)
+    failed = _failed(rotational_variants.run("small", practical=False).verdict)
     assert "first angular update of every neuron" in failed and "equilibrium angle" in failed

@@ -10,8 +10,9 @@ from wdcompanion.claims import balanced_rotation, rotational_variants
 from wdcompanion.sweep import run_sweep
 
 _TINY_BR = dataclasses.replace(balanced_rotation.SMALL, neurons=8, steps=200, net_steps=10, widths=(8, 8))
-_TINY_RV = dataclasses.replace(rotational_variants.SMALL, steps=120, neurons=4, settled=50, net_steps=10, widths=(8,), samples=64,
-                               sweep_steps=5, lrs=(0.01,), seeds=(0,), grid_lrs=(0.01,))
+_TINY_RV = dataclasses.replace(rotational_variants.SMALL, steps=120, neurons=4, settled=50, net_steps=10, widths=(8,),
+                               arch_widths=(8,), batch=32, train_steps=10, sgdm_lrs=(0.1,), adamw_lrs=(0.01,), seeds=(0, 1),
+                               grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,), wrapped_seeds=(1, 2))
 
 
 def test_every_training_decays_exactly_the_weights_through_the_one_helper(monkeypatch):
@@ -36,4 +37,5 @@ def test_every_training_decays_exactly_the_weights_through_the_one_helper(monkey
                                    _TINY_BR.hyper, balanced_rotation.BalancedRotationResult(None))
     rotational_variants.run("small")
     assert trained.count("AdamW") >= 4 and {"SGD", "Adam", "RotationalWrapper"} <= set(trained)
-    assert len(trained) == 5 + 1 + 1 + 2 * 2 + 4 - 1  # MLPs, ResNet, RV network, warmup sweep, grid (its AdamW run is in the sweep)
+    # MLPs, ResNet, RV network, warmup sweep (2 families x plain/RV x 2 warmups x 2 seeds), grids, wrapped (3 kinds x 2 seeds)
+    assert len(trained) == 5 + 1 + 1 + 16 + 2 + 6

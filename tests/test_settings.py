@@ -74,13 +74,15 @@ def test_fields_are_coerced_and_checked_by_their_annotation():
 
 
 def test_a_setting_reaches_every_part_of_the_experiment_it_belongs_to():
-    """The weight decay of the rotational-variants network is the sweep's and the grid's too (once bound at import)."""
-    changed = dataclasses.replace(rotational_variants.SMALL, net_wd=0.05, warmup_fraction=0.2)
-    sweep, grid = rotational_variants.sweep_settings(changed)
-    assert {run["weight_decay"] for run in sweep} == {0.05} and 0.05 in {run["weight_decay"] for run in grid}
-    assert {run["warmup_fraction"] for run in sweep + grid} == {0.2}
+    """AdamW's weight decay is every AdamW warmup run's; the warmup fraction sets every warmed-up run's warmup steps."""
+    changed = dataclasses.replace(rotational_variants.SMALL, adamw_wd=0.05, warmup_fraction=0.2)
+    planned = rotational_variants.practical_settings(changed)
+    adamw = [run for run in planned["warmup"] if run["optimizer"] in ("AdamW", "RV-AdamW")]
+    assert {run["weight_decay"] for run in adamw} == {0.05}
+    assert {run["warmup_steps"] for run in planned["warmup"]} == {0, int(0.2 * changed.train_steps)}
+    assert {run["warmup_steps"] for run in planned["grid"]} == {0}
     with pytest.raises(TypeError, match="rotational_variants.Settings"):
-        rotational_variants.sweep_settings(dataclasses.asdict(changed))
+        rotational_variants.practical_settings(dataclasses.asdict(changed))
 
 
 def _verdict(scale):

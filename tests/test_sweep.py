@@ -132,14 +132,14 @@ def test_rerun_skips_what_is_done_and_a_new_fingerprint_reruns(tmp_path, markers
 
 
 def test_default_fingerprint_is_the_code_fingerprint_of_the_records():
-    from wdcompanion.claims import records, rotational_variants
+    from wdcompanion import training
+    from wdcompanion.claims import records
 
     assert records.library_fingerprint is _fingerprint.library_fingerprint
     assert records.source_fingerprint is _fingerprint.source_fingerprint
     assert records.code_fingerprint is sweep.code_fingerprint is _fingerprint.code_fingerprint
     # a run function of the package: its module's code; any other: the whole library's
-    assert sweep.code_fingerprint_of(rotational_variants.warmup_run) == records.claim_fingerprint(
-        records.CLAIMS["req-rotational-variants"])
+    assert sweep.code_fingerprint_of(training.train_mnist1d) == _fingerprint.code_fingerprint("wdcompanion.training")
     assert sweep.code_fingerprint_of(h.descend) == _fingerprint.library_fingerprint()
     setting = {"seed": 1, "lr": 0.5}
     assert sweep.result_key(h.descend, setting, "x") == sweep.result_key(h.descend, {"lr": 0.5, "seed": 1}, "x")

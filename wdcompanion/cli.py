@@ -1,7 +1,9 @@
 """Command line: ``wdc list``, ``wdc check ID... | --all`` (also ``python -m wdcompanion``).
 
 ``wdc check`` runs the same check functions as the book's chapters, prints their verdict lines
-and exits with status 1 if any claim fails (2 for usage errors such as an unknown id).
+and exits with status 1 if any claim fails (2 for usage errors such as an unknown id). A claim whose
+firm predictions hold but of which a part was not reproduced prints ``PARTIAL`` and the parts; that
+is not a failure (exit status 0).
 
 Claims whose experiments are grids run them through :func:`wdcompanion.sweep.run_sweep`; ``wdc check``
 hands them its options through the environment variables the runner reads (for the duration of the

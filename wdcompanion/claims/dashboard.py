@@ -4,16 +4,18 @@ Kept free of Sphinx so it can be tested directly; ``book/_ext/claims_dashboard.p
 
 Each claim gets one row with a status per scale and a verdict:
 
-* **small scale** (this build's records): ``pass`` or ``fail`` only if its record exists and was
+* **small scale** (this build's records): ``pass``, ``partial`` (its firm predictions hold, a part of
+  the claim it attempts was not reproduced) or ``fail`` only if its record exists and was
   computed by the claim's current code (its ``code_fingerprint``: the claim's module and the library
   modules it imports); otherwise ``not run`` (no record, or a stale one).
-* **paper scale** (the records archived by ``scripts/paper_runs.py``): ``pass`` or ``fail`` when the
+* **paper scale** (the records archived by ``scripts/paper_runs.py``): ``pass``, ``partial`` or ``fail`` when the
   archived record was computed by the claim's current code, ``stale`` when that code has changed
   since (the row still says whether that run passed, when and at which commit), ``not run`` when
   no record is archived. An edit to a part of the library the check does not import leaves it current.
 * **verdict**: ``fail`` or ``not run`` as the small scale; otherwise ``partial`` when part of the
   claim is not confirmed, else ``pass``. The parts (:class:`Part`) are the registry's caveats
-  (reported only, contradicted) and, from the archive, a paper-scale run that failed.
+  (reported only, contradicted), the parts a record says were not reproduced (its ``not_reproduced``,
+  at either scale) and, from the archive, a paper-scale run that failed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ __all__ = ["ArchivedRun", "DashboardRow", "Part", "ScaleStatus", "archived_rows"
 class ScaleStatus:
     """A claim's status at one scale, as the dashboard shows it."""
 
-    status: str  # small: "pass", "fail", "not run"; paper: also "stale"
+    status: str  # small: "pass", "partial", "fail", "not run"; paper: also "stale"
     detail: str = ""  # why "not run"; for an archived run, its outcome, date and commit
     compared: str = ""  # the comparison closest to its tolerance ("" when there is no record)
     error_vs_tolerance: str = ""  # e.g. "rel. 3.2e-03 vs 0.02"
@@ -46,7 +48,7 @@ class Part:
     """A part of a claim that the book does not confirm, with one sentence."""
 
     part: str
-    kind: str  # "reported only", "contradicted" (from the registry) or "fails at paper scale" (from the archive)
+    kind: str  # "reported only", "contradicted" (registry); "not reproduced" (a record); "fails at paper scale"
     reason: str
 
 
@@ -81,6 +83,15 @@ def _runtime(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
+_PAST = {"pass": "passed", "partial": "passed in part", "fail": "failed"}  # a record's status, as a past outcome
+
+
+def _outcome(record: Mapping[str, Any]) -> str:
+    """A record's status: ``pass``, ``partial`` or ``fail`` (anything else counts as a failure)."""
+    status = record.get("status")
+    return status if status in ("pass", "partial") else "fail"
+
+
 def _current(record: Mapping[str, Any], fingerprint: str) -> bool:
     """Whether ``record`` was computed by the code its claim's check runs today (its ``code_fingerprint``)."""
     return record.get("code_fingerprint") == fingerprint
@@ -92,14 +103,14 @@ def _small(record: Mapping[str, Any] | None, fingerprint: str) -> ScaleStatus:
     if not _current(record, fingerprint):
         return ScaleStatus("not run", "only a record from older code")
     compared, error = _closest(record)
-    return ScaleStatus("pass" if record.get("status") == "pass" else "fail", "", compared, error,
+    return ScaleStatus(_outcome(record), "", compared, error,
                        _runtime(float(record["runtime_s"])))
 
 
 def _paper(record: Mapping[str, Any] | None, fingerprint: str) -> ScaleStatus:
     if record is None:
         return ScaleStatus("not run", "never run at paper scale")
-    outcome = "passed" if record.get("status") == "pass" else "failed"
+    outcome = _PAST[_outcome(record)]
     commit = str(record.get("git_commit", ""))[:10]
     date = str(record.get("recorded_at", "unknown"))[:10]
     compared, error = _closest(record)
@@ -107,7 +118,7 @@ def _paper(record: Mapping[str, Any] | None, fingerprint: str) -> ScaleStatus:
     if not _current(record, fingerprint):
         return ScaleStatus("stale", f"{outcome} on {date} at commit {commit}; its code changed since", compared, error,
                            runtime, commit, date)
-    return ScaleStatus("pass" if outcome == "passed" else "fail", f"on {date} at commit {commit}", compared, error,
+    return ScaleStatus(_outcome(record), f"on {date} at commit {commit}", compared, error,
                        runtime, commit, date)
 
 
@@ -137,7 +148,11 @@ def dashboard_rows(
         record = archived.get(claim_id)
         paper = _paper(record, fingerprints[claim_id])
         parts = [Part(c.part, c.kind, c.reason) for c in claim.caveats]
-        if record is not None and record.get("status") != "pass":
+        if small.status == "partial":
+            parts += _not_reproduced(records[claim_id], "At the small scale of this build")
+        if paper.status == "partial":
+            parts += _not_reproduced(record, f"In the paper-scale run of {paper.recorded_at} (commit {paper.commit})")
+        if record is not None and _outcome(record) == "fail":
             comparisons = record.get("comparisons", [])
             failed = sum(not c.get("passed") for c in comparisons)
             parts.append(Part("the claim at paper scale", "fails at paper scale",
@@ -150,6 +165,16 @@ def dashboard_rows(
         rows.append(DashboardRow(claim_id, claim.paper, claim.location, claim.statement, claim.chapter,
                                  verdict, small, paper, tuple(parts)))
     return rows
+
+
+def _not_reproduced(record: Mapping[str, Any], where: str) -> list[Part]:
+    """One :class:`Part` per part of the claim that ``record`` says was not reproduced, naming the criteria it missed."""
+    parts = []
+    for part in record.get("not_reproduced", []):
+        missed = [c["name"] for c in record.get("comparisons", []) if c.get("part") == part and not c.get("passed")]
+        parts.append(Part(part, "not reproduced", f"{where}, its criterion stated in advance was missed: "
+                                                  f"{'; '.join(missed)}. The chapter shows the evidence."))
+    return parts
 
 
 def summary(rows: list[DashboardRow]) -> str:
@@ -175,7 +200,7 @@ class ArchivedRun:
     """One archived paper-scale verdict, as the claims page lists it."""
 
     claim_id: str
-    status: str  # "pass" or "fail"; "stale (passed)" or "stale (failed)" when the claim's code changed since
+    status: str  # "pass", "partial" or "fail"; "stale (passed)" etc. when the claim's code changed since
     compared: str  # the comparison closest to its tolerance
     error_vs_tolerance: str
     runtime: str
@@ -202,8 +227,8 @@ def archived_rows(
         seconds = float(record["runtime_s"])
         runtime = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
         same = _current(record, fingerprints[claim_id])
-        passed = record.get("status") == "pass"
-        status = ("pass" if passed else "fail") if same else ("stale (passed)" if passed else "stale (failed)")
+        outcome = _outcome(record)
+        status = outcome if same else f"stale ({_PAST[outcome]})"
         rows.append(ArchivedRun(claim_id, status, compared, error,
                                 runtime, str(record.get("recorded_at", "unknown"))[:10], str(record["machine"]),
                                 str(record["git_commit"])[:10],
