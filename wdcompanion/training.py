@@ -43,8 +43,10 @@ from .optim import RotationalWrapper, param_groups
 
 __all__ = ["ARCHITECTURES", "OPTIMIZERS", "make_optimizer", "warmup_cosine", "build_model", "train_mnist1d"]
 
+#: The optimizer kinds of :func:`make_optimizer`: three plain optimizers and their rotational variants.
 OPTIMIZERS = ("SGDM", "RV-SGDM", "AdamW", "RV-AdamW", "Adam+L2", "RV-Adam+L2")
-ARCHITECTURES = ("mlp", "resnet")  # BatchNorm MLP (nets.mlp) and 1-D ResNet (nets.resnet1d)
+#: The networks of :func:`build_model`: BatchNorm MLP (``nets.mlp``) and 1-D ResNet (``nets.resnet1d``).
+ARCHITECTURES = ("mlp", "resnet")
 
 
 def make_optimizer(kind: str, model: torch.nn.Sequential, *, lr: float, weight_decay: float, momentum: float = 0.9,

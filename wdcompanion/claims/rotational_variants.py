@@ -63,10 +63,14 @@ __all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVa
            "SIGNIFICANT_SE", "MIN_GAIN", "RV_GAIN_FRACTION", "WRAPPED_CLOSES", "WARMUP_PART", "WRAPPED_PART"]
 
 # The pass criteria of the practical parts, fixed before the runs were made (see the module docstring).
-SIGNIFICANT_SE = 2.0  # a difference is significant when it exceeds this many standard errors of its mean ...
-MIN_GAIN = 0.02  # ... and this much test accuracy (2 points; smaller differences do not matter to a reader)
-RV_GAIN_FRACTION = 0.5  # "substantially reduces the need for warmup": the RV's gain is at most half the plain one's
-WRAPPED_CLOSES = 0.5  # "eliminates most of the gap": the wrapper closes at least half of it
+#: A difference is significant when it exceeds this many standard errors of its mean, and :data:`MIN_GAIN`.
+SIGNIFICANT_SE = 2.0
+#: ... and this much test accuracy (2 points; smaller differences do not matter to a reader).
+MIN_GAIN = 0.02
+#: "Substantially reduces the need for warmup": the RV's gain from warmup is at most this fraction of the plain one's.
+RV_GAIN_FRACTION = 0.5
+#: "Eliminates most of the performance gap": wrapped Adam + L2 closes at least this fraction of it.
+WRAPPED_CLOSES = 0.5
 WARMUP_PART = "the reduced need for learning-rate warmup ({family})"
 WRAPPED_PART = "wrapped Adam + L2 closes most of its gap to AdamW"
 FAMILIES = ("SGDM", "AdamW")  # the plain optimizers of the warmup sweep (each with its RV)
@@ -177,7 +181,8 @@ class RotationalVariantsResult:
     layer_rotation: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-WINDOWS = {"steps 0-9": (0, 10), "steps 10-99": (10, 100), "steps 100-": (100, None)}  # windows of the transient table
+#: The step windows of the transient table: name -> (first step, end step or None).
+WINDOWS = {"steps 0-9": (0, 10), "steps 10-99": (10, 100), "steps 100-": (100, None)}
 
 
 def _window(values: np.ndarray, start: int, stop: int | None) -> float:
