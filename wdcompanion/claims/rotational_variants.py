@@ -76,6 +76,16 @@ WRAPPED_PART = "wrapped Adam + L2 closes most of its gap to AdamW"
 FAMILIES = ("SGDM", "AdamW")  # the plain optimizers of the warmup sweep (each with its RV)
 
 
+def _training(settings: Settings) -> dict:
+    """The arguments of :func:`~wdcompanion.training.train_mnist1d` that every practical training shares."""
+    return dict(steps=settings.train_steps, batch=settings.batch, arch=settings.arch, widths=list(settings.arch_widths))
+
+
+def _warmup_steps(settings: Settings) -> int:
+    """The warmup of a run that has one: ``warmup_fraction`` of the steps, rounded down."""
+    return int(settings.warmup_fraction * settings.train_steps)
+
+
 @describe_fields
 @dataclass(frozen=True)
 class Settings(ClaimSettings):
@@ -117,7 +127,7 @@ class Settings(ClaimSettings):
             raise ValueError(f"Settings.settled must lie in (0, steps), got {self.settled}")
         if self.arch not in ("mlp", "resnet"):
             raise ValueError(f"Settings.arch must be 'mlp' or 'resnet', got {self.arch!r}")
-        if not 0 < self.warmup_fraction < 1 or int(self.warmup_fraction * self.train_steps) < 1:
+        if not 0 < self.warmup_fraction < 1 or _warmup_steps(self) < 1:
             raise ValueError(f"Settings.warmup_fraction must lie in (0, 1) and give at least one warmup step, got "
                              f"{self.warmup_fraction}")
         if not 0 <= self.momentum < 1:
@@ -274,8 +284,8 @@ def practical_settings(settings: Settings) -> dict[str, list[dict]]:
     """
     if not isinstance(settings, Settings):
         raise TypeError(f"settings must be a rotational_variants.Settings such as SMALL, got {type(settings).__name__}")
-    common = dict(steps=settings.train_steps, batch=settings.batch, arch=settings.arch, widths=list(settings.arch_widths))
-    warm = int(settings.warmup_fraction * settings.train_steps)
+    common = _training(settings)
+    warm = _warmup_steps(settings)
     family_options = {"SGDM": (settings.sgdm_lrs, settings.sgdm_wd, dict(momentum=settings.momentum)),
                       "AdamW": (settings.adamw_lrs, settings.adamw_wd, dict(betas=list(settings.adamw_betas)))}
     warmup = [dict(optimizer=kind, lr=lr, weight_decay=wd, warmup_steps=steps, seed=seed, **options, **common)
@@ -301,16 +311,14 @@ def wrapped_settings(settings: Settings, best: dict[str, tuple[float, float]]) -
     learning rate and weight decay (its target angle is AdamW's, its inner optimizer Adam + L2 with that
     coefficient). Every run tracks its per-layer rotation.
     """
-    common = dict(steps=settings.train_steps, batch=settings.batch, arch=settings.arch, widths=list(settings.arch_widths),
-                  betas=list(settings.grid_betas), warmup_steps=int(settings.warmup_fraction * settings.train_steps),
-                  track=True)
+    common = dict(**_training(settings), betas=list(settings.grid_betas), warmup_steps=_warmup_steps(settings), track=True)
     cells = {"Adam+L2": best["Adam+L2"], "AdamW": best["AdamW"], "RV-Adam+L2": best["AdamW"]}
     return [dict(optimizer=kind, lr=lr, weight_decay=wd, seed=seed, **common)
             for kind, (lr, wd) in cells.items() for seed in settings.wrapped_seeds]
 
 
 def _significant(gain: float, se: float) -> bool:
-    return gain > SIGNIFICANT_SE * se and gain >= MIN_GAIN
+    return gain > _threshold(se)
 
 
 def _threshold(se: float) -> float:
