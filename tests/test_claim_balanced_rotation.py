@@ -56,6 +56,19 @@ def test_wrong_sgdm_norm_exponent_fails(monkeypatch):
     assert "SGDM: per layer, median over neurons of norm" in failed and "AdamW" not in failed
 
 
+def test_rms_over_steps_is_the_root_mean_square_per_neuron_and_validates():
+    import numpy as np
+
+    angles = np.array([[0.0, 1.0], [2.0, 1.0]])  # steps x neurons: the first neuron turns only at the second step
+    assert np.allclose(balanced_rotation.rms_over_steps(angles), [np.sqrt(2.0), 1.0])
+    assert balanced_rotation.rms_over_steps(np.array([3.0, 4.0])) == pytest.approx(np.sqrt(12.5))  # one neuron
+    for bad in (np.zeros((0, 3)), np.zeros((2, 2, 2))):
+        with pytest.raises(ValueError, match="angles"):
+            balanced_rotation.rms_over_steps(bad)
+    with pytest.raises((TypeError, ValueError), match="angles"):
+        balanced_rotation.rms_over_steps([["a"]])
+
+
 def test_median_ratios_fail_on_a_shape_mismatch():
     import numpy as np
 
@@ -124,6 +137,10 @@ def test_resnet_run_records_per_filter_angles():
     assert all(name.endswith("weight") for name in run.layers) and len(run.layers) >= 4
     for name in run.layers:
         assert run.angles[name].shape == run.norms[name].shape == run.grad_norm_sq[name].shape == (shapes[name][0],)
+        # the checked angles are RMS over steps, never below the plain means (Jensen)
+        assert run.mean_angles[name].shape == run.angles[name].shape
+        assert (run.angles[name] >= run.mean_angles[name] * (1 - 1e-12)).all()
+        assert run.tensor_angles[name] >= run.mean_tensor_angles[name] * (1 - 1e-12)
         assert run.fan_in[name] == shapes[name][1] * shapes[name][2] and run.grad_norm_sq[name].mean() > 0
     assert 0 < run.test_accuracy <= 1
     assert list(run.table().index) == list(run.layers)
@@ -155,7 +172,9 @@ def test_paper_scale_trains_the_resnet_and_without_it_is_modified(monkeypatch):
     default = balanced_rotation.run("paper").verdict
     assert default.scale == "paper" and not default.modified
     assert sum("ResNet" in c.name for c in default.comparisons) == 3
-    assert len(default.notes) == 1 and "1-D ResNet AdamW" in default.notes[0]  # the test accuracies, beside the authors'
+    assert len(default.notes) == 2 and "1-D ResNet AdamW" in default.notes[0]  # the test accuracies, beside the authors'
+    labels = balanced_rotation.RESNET_LABELS.values()
+    assert "mean / RMS over steps" in default.notes[1] and all(label in default.notes[1] for label in labels)
     without = balanced_rotation.run(dataclasses.replace(_TINY, resnet=None)).verdict
     assert not any("ResNet" in c.name for c in without.comparisons)
     assert without.modified and "(modified settings)" in without.line()

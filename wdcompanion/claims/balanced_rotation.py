@@ -13,7 +13,8 @@ Measured here:
    parameter grouping (:func:`wdcompanion.optim.param_groups`: gains and biases not decayed) and a
    per-neuron :class:`~wdcompanion.rotation.RotationTracker`: with BatchNorm, AdamW's and SGDM's
    per-layer angular updates (per neuron, and of the whole flattened tensor as the paper's logger
-   measures them) against :math:`\hat\eta_r` and their spread across layers, their
+   measures them; each angle the root mean square over the steps of the second half, see
+   :func:`rms_over_steps`) against :math:`\hat\eta_r` and their spread across layers, their
    per-layer norms against the equilibrium norm, and Adam + L2's per-layer update against its
    prediction computed from the measured gradient norms; with LayerNorm + Weight Standardization,
    every neuron's angular update against its layer's (with LayerNorm alone, no per-neuron
@@ -42,7 +43,7 @@ CLAIM_ID = "req-balanced-rotation"
 
 __all__ = ["CLAIM_ID", "Settings", "Hyperparameters", "ResNetSettings", "SMALL", "PAPER", "REGISTERED",
            "BalancedRotationResult", "NetworkRun", "run", "RESNET_LABELS", "train_resnet", "resnet_comparisons",
-           "make_optimizer", "adam_l2_per_neuron", "per_neuron"]
+           "make_optimizer", "adam_l2_per_neuron", "per_neuron", "rms_over_steps"]
 
 @describe_fields
 @dataclass(frozen=True)
@@ -111,14 +112,31 @@ PAPER = Settings(groups=_GROUPS, neurons=256, steps=10000, widths=(512, 512, 512
 REGISTERED = {"small": SMALL, "paper": PAPER}
 
 
+def rms_over_steps(angles: np.ndarray) -> np.ndarray:
+    r"""The root mean square over recorded steps (axis 0) of angles :math:`\eta_{r,t}`: :math:`\sqrt{\overline{\eta_{r,t}^2}}`.
+
+    This is the quantity :math:`\hat\eta_r` predicts. The balance behind it (the norm's growth from the
+    updates against its shrinkage from weight decay) fixes the mean *square* of the angle, whatever the
+    distribution of update sizes from step to step, and the official logger reduces its angles as a
+    root mean square over logged steps. The mean over steps is lower by Jensen's inequality where
+    update sizes vary from step to step; ``NetworkRun.mean_angles`` keeps it for comparison.
+    """
+    values = as_real_array(angles, "angles")
+    if values.ndim not in (1, 2) or values.shape[0] == 0:
+        raise ValueError(f"angles must be (steps,) or (steps, neurons) with at least one step, got shape {values.shape}")
+    return np.sqrt(np.mean(values**2, axis=0))
+
+
 @dataclass
 class NetworkRun:
-    r"""One trained network's rotation, measured as the official logger does and averaged over the
-    second half of training (its steady state).
+    r"""One trained network's rotation, measured as the official logger does over the second half of
+    training (its steady state).
 
-    Per recorded weight (``layers``, by parameter name, with its ``fan_in`` :math:`C`): ``angles`` and
-    ``norms`` per neuron (row, or conv filter), ``tensor_angles`` of the whole flattened tensor, the mean
-    angle per neuron at each recorded step (``curves``, at ``steps``), ``dead_units`` (zero gradient all
+    Per recorded weight (``layers``, by parameter name, with its ``fan_in`` :math:`C`): ``angles`` per
+    neuron (row, or conv filter) and ``tensor_angles`` of the whole flattened tensor, each the root mean
+    square over the recorded steps (:func:`rms_over_steps`), ``mean_angles`` and ``mean_tensor_angles``
+    the plain means over those steps, ``norms`` per neuron (mean over steps), the mean
+    angle over neurons at each recorded step (``curves``, at ``steps``), ``dead_units`` (zero gradient all
     through the second half) and each neuron's mean squared gradient norm at unit norm
     ``grad_norm_sq`` :math:`G`. Predictions of the angle and the norm, where the chapter has one: a
     number per layer, or an array per neuron (NaN for a neuron without an equilibrium); ``mean_g_*``
@@ -131,6 +149,8 @@ class NetworkRun:
     steps: np.ndarray
     angles: dict[str, np.ndarray]
     tensor_angles: dict[str, float]
+    mean_angles: dict[str, np.ndarray]
+    mean_tensor_angles: dict[str, float]
     norms: dict[str, np.ndarray]
     curves: dict[str, np.ndarray]
     dead_units: dict[str, int]
@@ -143,12 +163,17 @@ class NetworkRun:
     mean_g_norms: dict[str, float] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
-        """One row per layer: fan-in, mean and whole-tensor angle, spread across neurons, prediction, dead units."""
+        """One row per layer: fan-in, angle (mean over neurons) and whole-tensor angle, how much the angle varies
+        from step to step (median over neurons of mean / RMS over steps), spread across neurons, prediction,
+        dead units."""
         rows = []
         for name in self.layers:
             angles, prediction = self.angles[name], self.predicted_angles.get(name)
-            rows.append({"layer": name, "fan-in": self.fan_in[name], "mean angle": angles.mean(),
-                         "whole-tensor angle": self.tensor_angles[name], "CV across neurons": angles.std() / angles.mean(),
+            with np.errstate(invalid="ignore", divide="ignore"):  # a neuron that never turned (dead): no ratio
+                mean_over_rms = float(np.nanmedian(np.where(angles > 0, self.mean_angles[name] / angles, np.nan)))
+            rows.append({"layer": name, "fan-in": self.fan_in[name], "angle": angles.mean(),
+                         "whole-tensor angle": self.tensor_angles[name], "mean / RMS over steps": mean_over_rms,
+                         "CV across neurons": angles.std() / angles.mean(),
                          "prediction (median over neurons)": np.nan if prediction is None else float(np.nanmedian(prediction)),
                          "dead units": self.dead_units[name]})
         return pd.DataFrame(rows).set_index("layer")
@@ -186,7 +211,7 @@ def _synthetic(scale: Settings, result) -> list[Comparison]:
             walk = rotation.random_walk(name, lr=lr, weight_decay=wd, steps=scale.steps, n_neurons=scale.neurons,
                                         fan_in=fan_in, grad_scale=sigma, init_norm=pred.norm, seed=seed, **kwargs)
             late = walk.steps >= scale.steps // 3
-            rows.append(dict(optimizer=name, fan_in=fan_in, sigma=sigma, measured=float(walk.angles[late].mean()),
+            rows.append(dict(optimizer=name, fan_in=fan_in, sigma=sigma, measured=float(rms_over_steps(walk.angles[late]).mean()),
                              predicted=pred.angular_update))
         table += rows
         measured = [r["measured"] for r in rows]
@@ -219,8 +244,10 @@ def _record(label: str, tracker, names: list[str], run, model, test_accuracy: fl
     return NetworkRun(
         label=label, layers=tuple(names), fan_in={name: params[name][0].numel() for name in names},
         steps=tracker.recorded_steps,
-        angles={name: tracker.angles(name)[late].mean(0) for name in names},
-        tensor_angles={name: float(tracker.tensor_angles(name)[late].mean()) for name in names},
+        angles={name: rms_over_steps(tracker.angles(name)[late]) for name in names},
+        tensor_angles={name: float(rms_over_steps(tracker.tensor_angles(name)[late])) for name in names},
+        mean_angles={name: tracker.angles(name)[late].mean(0) for name in names},
+        mean_tensor_angles={name: float(tracker.tensor_angles(name)[late].mean()) for name in names},
         norms={name: tracker.norms(name)[late].mean(0) for name in names},
         curves={name: tracker.angles(name).mean(1) for name in names},
         # a unit is dead if its gradient was exactly zero at every recorded step of the second half
@@ -461,6 +488,16 @@ def _accuracy_note(result: BalancedRotationResult) -> str:
             f"{resnet[0]:.1%}, Adam+L2 {resnet[1]:.1%} (their CNN: 94%)")
 
 
+def _step_variation_note(result: BalancedRotationResult) -> str:
+    """Per run, the range over layers of how much angles vary from step to step (the table's mean / RMS over steps)."""
+    ranges = []
+    for label, run in result.runs.items():
+        ratios = run.table()["mean / RMS over steps"]
+        ranges.append(f"{label} {ratios.min():.2f}-{ratios.max():.2f}")
+    return ("mean / RMS over steps of each neuron's angle (median over neurons; a Gaussian random walk: about 1), "
+            "range over layers: " + "; ".join(ranges))
+
+
 def run(settings: Settings | str = SMALL) -> BalancedRotationResult:
     """Run every experiment of the chapter with ``settings`` (or a scale name) and return its data and verdict.
 
@@ -474,6 +511,6 @@ def run(settings: Settings | str = SMALL) -> BalancedRotationResult:
     notes: tuple[str, ...] = ()
     if settings.resnet is not None:
         comparisons += _resnet(settings.resnet, settings.hyper, result)
-        notes = (_accuracy_note(result),)
+        notes = (_accuracy_note(result), _step_variation_note(result))
     result.verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start, notes)
     return result
