@@ -98,6 +98,7 @@ the whole-tensor angles (the paper's logger's measure) stay close to the predict
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 
@@ -127,39 +128,54 @@ def resnet() -> None:
               flush=True)
 
 
-def resnet_updates() -> None:
-    hyper = br.PAPER.hyper
-    b1, b2 = hyper.betas
-    k = (1 - b1) / (1 + b1)
-    steps = br.PAPER.resnet.steps
-    sums: dict[int, dict[str, float]] = {}
+@contextlib.contextmanager
+def _adamw_updates(wanted, visit):
+    r"""While open, after every AdamW step call ``visit(p, u, v, t)`` for each parameter ``p`` with ``wanted(p)``.
 
+    :math:`u = \hat m/(\sqrt{\hat v}+\epsilon)` is AdamW's bias-corrected update at step :math:`t` (the step
+    is :math:`-\eta(u + \lambda w)`) and :math:`v = \hat v` its bias-corrected second moment.
+    """
     def record(optimizer, args, kwargs) -> None:
         if not isinstance(optimizer, torch.optim.AdamW):
             return
         for group in optimizer.param_groups:
+            b1, b2 = group["betas"]
             for p in group["params"]:
                 state = optimizer.state.get(p)
-                if p.ndim != 3 or not state or float(state["step"]) <= steps // 2:
+                if not state or not wanted(p):
                     continue
                 t = float(state["step"])
                 v = state["exp_avg_sq"] / (1 - b2**t)
-                u = (state["exp_avg"] / (1 - b1**t)) / (v.sqrt() + group["eps"])
-                rows, w = u.reshape(u.shape[0], -1), p.detach().reshape(p.shape[0], -1)
-                radial = (rows * w).sum(1) / w.norm(dim=1)
-                acc = sums.setdefault(id(p), dict.fromkeys(("n", "u2", "ut2", "g2_over_v", "zero_grad"), 0.0))
-                acc["n"] += 1
-                acc["u2"] += float(rows.pow(2).mean())
-                acc["ut2"] += float((rows.pow(2).sum(1) - radial.pow(2)).mean() / rows.shape[1])
-                acc["g2_over_v"] += float(p.grad.pow(2).mean() / v.mean())
-                acc["zero_grad"] += float((p.grad == 0).double().mean())
+                visit(p, (state["exp_avg"] / (1 - b1**t)) / (v.sqrt() + group["eps"]), v, t)
 
     handle = register_optimizer_step_post_hook(record)
     try:
-        result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
-        run = br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", br.PAPER.resnet, hyper, result)
+        yield
     finally:
         handle.remove()
+
+
+def resnet_updates() -> None:
+    hyper = br.PAPER.hyper
+    k = (1 - hyper.betas[0]) / (1 + hyper.betas[0])
+    steps = br.PAPER.resnet.steps
+    sums: dict[int, dict[str, float]] = {}
+
+    def visit(p, u, v, t) -> None:
+        if t <= steps // 2:
+            return
+        rows, w = u.reshape(u.shape[0], -1), p.detach().reshape(p.shape[0], -1)
+        radial = (rows * w).sum(1) / w.norm(dim=1)
+        acc = sums.setdefault(id(p), dict.fromkeys(("n", "u2", "ut2", "g2_over_v", "zero_grad"), 0.0))
+        acc["n"] += 1
+        acc["u2"] += float(rows.pow(2).mean())
+        acc["ut2"] += float((rows.pow(2).sum(1) - radial.pow(2)).mean() / rows.shape[1])
+        acc["g2_over_v"] += float(p.grad.pow(2).mean() / v.mean())
+        acc["zero_grad"] += float((p.grad == 0).double().mean())
+
+    with _adamw_updates(lambda p: p.ndim == 3, visit):
+        result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
+        run = br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", br.PAPER.resnet, hyper, result)
     target = hyper.adamw(1).angular_update
     print(f"lr {hyper.lr:g}, weight decay {hyper.weight_decay:g}: 1/(2 lr wd) = {1 / (2 * hyper.lr * hyper.weight_decay):.0f} steps "
           f"of {steps}")
@@ -172,45 +188,32 @@ def resnet_updates() -> None:
               f"{acc['g2_over_v'] / n:.3f}  {acc['zero_grad'] / n:.3f}", flush=True)
 
 
-def _update_statistics(train, wanted) -> None:
-    """Per neuron (filter), over the second half: how bursty its update size is (b), how its norm follows it (q)."""
+def _update_statistics(train, wanted, half: int) -> None:
+    """Per neuron (filter), over the steps after ``half``: how bursty its update size is (b), how its norm follows it (q)."""
     hyper = br.PAPER.hyper
     b1 = hyper.betas[0]
     lags = (1, 10)
     sums: dict[int, dict[str, torch.Tensor]] = {}
     history: dict[int, list[torch.Tensor]] = {}
-    half: list[int] = []
 
-    def record(optimizer, args, kwargs) -> None:
-        if not isinstance(optimizer, torch.optim.AdamW):
+    def visit(p, u, v, t) -> None:
+        rows, w = u.reshape(u.shape[0], -1).double(), p.detach().reshape(p.shape[0], -1).double()
+        past = history.setdefault(id(p), [])
+        past.append(rows)
+        del past[:-max(lags) - 1]
+        if t <= half:
             return
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                state = optimizer.state.get(p)
-                if not wanted(p) or not state:
-                    continue
-                t = float(state["step"])
-                u = (state["exp_avg"] / (1 - b1**t)) / ((state["exp_avg_sq"] / (1 - hyper.betas[1]**t)).sqrt() + group["eps"])
-                rows, w = u.reshape(u.shape[0], -1).double(), p.detach().reshape(p.shape[0], -1).double()
-                past = history.setdefault(id(p), [])
-                past.append(rows)
-                del past[:-max(lags) - 1]
-                if t <= half[0]:
-                    continue
-                unit = w / w.norm(dim=1, keepdim=True)
-                perp = (rows - (rows * unit).sum(1, keepdim=True) * unit).norm(dim=1)
-                acc = sums.setdefault(id(p), {})
-                for key, value in (("n", torch.ones_like(perp)), ("perp", perp), ("perp2", perp**2), ("norm", w.norm(dim=1)),
-                                   ("ratio", perp / w.norm(dim=1)),
-                                   *((f"cos{lag}", torch.nn.functional.cosine_similarity(rows, past[-1 - lag], dim=1))
-                                     for lag in lags if len(past) > lag)):
-                    acc[key] = acc.get(key, 0) + value
+        unit = w / w.norm(dim=1, keepdim=True)
+        perp = (rows - (rows * unit).sum(1, keepdim=True) * unit).norm(dim=1)
+        acc = sums.setdefault(id(p), {})
+        for key, value in (("n", torch.ones_like(perp)), ("perp", perp), ("perp2", perp**2), ("norm", w.norm(dim=1)),
+                           ("ratio", perp / w.norm(dim=1)),
+                           *((f"cos{lag}", torch.nn.functional.cosine_similarity(rows, past[-1 - lag], dim=1))
+                             for lag in lags if len(past) > lag)):
+            acc[key] = acc.get(key, 0) + value
 
-    handle = register_optimizer_step_post_hook(record)
-    try:
-        run = train(half)
-    finally:
-        handle.remove()
+    with _adamw_updates(wanted, visit):
+        run = train()
     target = hyper.adamw(1).angular_update
     print("per neuron, second half; b = E|u_perp| / sqrt(E|u_perp|^2), q = lr sqrt(E|u_perp|^2) / E|w| / prediction")
     print("layer           C   angle/pred  from-u/pred  mean b  chi b  b 5-50%       mean q  q 5-95%      rms/mean  "
@@ -232,24 +235,23 @@ def _update_statistics(train, wanted) -> None:
 
 def resnet_filters() -> None:
     """:func:`_update_statistics` for the paper-scale ResNet's convolutions (AdamW)."""
-    def train(half):
-        half.append(br.PAPER.resnet.steps // 2)
+    def train():
         result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
         return br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", br.PAPER.resnet, br.PAPER.hyper, result)
 
-    _update_statistics(train, lambda p: p.ndim == 3)
+    _update_statistics(train, lambda p: p.ndim == 3, br.PAPER.resnet.steps // 2)
 
 
 def mlp_neurons() -> None:
     """:func:`_update_statistics` for the paper-scale BatchNorm MLP's hidden layers (AdamW)."""
     data = mnist1d()
 
-    def train(half):
-        half.append(br.PAPER.net_steps // 2)
+    def train():
         result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
         return br._train("AdamW, BatchNorm", "batch", "adamw", br.PAPER, data, result)
 
-    _update_statistics(train, lambda p: p.ndim == 2 and p.shape[0] != data.classes)  # hidden layers, not the read-out
+    _update_statistics(train, lambda p: p.ndim == 2 and p.shape[0] != data.classes,  # hidden layers, not the read-out
+                       br.PAPER.net_steps // 2)
 
 
 def main() -> None:
