@@ -69,6 +69,34 @@ def test_rms_over_steps_is_the_root_mean_square_per_neuron_and_validates():
         balanced_rotation.rms_over_steps([["a"]])
 
 
+def test_a_run_checks_rms_angles_and_reports_their_step_variation():
+    """With stub measurements: angles alternating 0 and 2 over the steps are recorded as their RMS (sqrt 2), their plain
+    mean (1) kept beside it; a neuron that never turns is left out of the table's mean / RMS ratio."""
+    import types
+    import warnings
+
+    import numpy as np
+
+    steps, neurons = 8, 3
+    angles = np.tile([[0.0], [2.0]], (steps // 2, neurons))
+    angles[:, 2] = 0.0  # a dead neuron
+    tensor = np.tile([0.0, 2.0], steps // 2)
+    tracker = types.SimpleNamespace(remove=lambda: None, recorded_steps=np.arange(steps), angles=lambda name: angles,
+                                    tensor_angles=lambda name: tensor, norms=lambda name: np.ones((steps, neurons)))
+    grads = np.ones((steps, neurons))
+    grads[:, 2] = 0.0
+    run = types.SimpleNamespace(grad_norms={"w": grads}, accuracy=0.5)
+    model = types.SimpleNamespace(named_parameters=lambda: [("w", torch.zeros(neurons, 4))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recorded = balanced_rotation._record("stub", tracker, ["w"], run, model, 0.5)
+        table = recorded.table()
+    assert np.allclose(recorded.angles["w"], [np.sqrt(2), np.sqrt(2), 0.0])
+    assert np.allclose(recorded.mean_angles["w"], [1.0, 1.0, 0.0])
+    assert recorded.tensor_angles["w"] == pytest.approx(np.sqrt(2)) and recorded.mean_tensor_angles["w"] == pytest.approx(1.0)
+    assert table.loc["w", "mean / RMS over steps"] == pytest.approx(1 / np.sqrt(2)) and table.loc["w", "dead units"] == 1
+
+
 def test_median_ratios_fail_on_a_shape_mismatch():
     import numpy as np
 
