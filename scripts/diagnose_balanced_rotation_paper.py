@@ -86,7 +86,7 @@ with the hook, on a shared core):
 The random-walk balance (our derivation, following the paper's steady-state argument) fixes the mean
 *square* of the update, so the prediction is that of the RMS angle. Since 3 December 2026 the claim's
 check measures every angle as the root mean square over the steps of the second half
-(``balanced_rotation.rms_over_steps``, as the official logger reduces its angles), a change of
+(``wdcompanion.averaging.rms_over_steps``, as the official logger reduces its angles), a change of
 criterion decided after this diagnosis and before the next paper-scale run, with the tolerances
 unchanged. This script still prints the plain means over steps (``NetworkRun.mean_angles``), as it
 did for the results above.

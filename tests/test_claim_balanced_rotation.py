@@ -56,19 +56,6 @@ def test_wrong_sgdm_norm_exponent_fails(monkeypatch):
     assert "SGDM: per layer, median over neurons of norm" in failed and "AdamW" not in failed
 
 
-def test_rms_over_steps_is_the_root_mean_square_per_neuron_and_validates():
-    import numpy as np
-
-    angles = np.array([[0.0, 1.0], [2.0, 1.0]])  # steps x neurons: the first neuron turns only at the second step
-    assert np.allclose(balanced_rotation.rms_over_steps(angles), [np.sqrt(2.0), 1.0])
-    assert balanced_rotation.rms_over_steps(np.array([3.0, 4.0])) == pytest.approx(np.sqrt(12.5))  # one neuron
-    for bad in (np.zeros((0, 3)), np.zeros((2, 2, 2))):
-        with pytest.raises(ValueError, match="angles"):
-            balanced_rotation.rms_over_steps(bad)
-    with pytest.raises((TypeError, ValueError), match="angles"):
-        balanced_rotation.rms_over_steps([["a"]])
-
-
 def test_a_run_checks_rms_angles_and_reports_their_step_variation():
     """With stub measurements: angles alternating 0 and 2 over the steps are recorded as their RMS (sqrt 2), their plain
     mean (1) kept beside it; a neuron that never turns is left out of the table's mean / RMS ratio."""
@@ -95,6 +82,13 @@ def test_a_run_checks_rms_angles_and_reports_their_step_variation():
     assert np.allclose(recorded.mean_angles["w"], [1.0, 1.0, 0.0])
     assert recorded.tensor_angles["w"] == pytest.approx(np.sqrt(2)) and recorded.mean_tensor_angles["w"] == pytest.approx(1.0)
     assert table.loc["w", "mean / RMS over steps"] == pytest.approx(1 / np.sqrt(2)) and table.loc["w", "dead units"] == 1
+
+    angles[:] = 0.0  # every neuron dead: no ratio for the layer, and no warning
+    grads[:] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = balanced_rotation._record("stub", tracker, ["w"], run, model, 0.5).table()
+    assert math.isnan(table.loc["w", "mean / RMS over steps"]) and table.loc["w", "dead units"] == neurons
 
 
 def test_median_ratios_fail_on_a_shape_mismatch():

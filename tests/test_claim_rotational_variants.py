@@ -4,6 +4,7 @@ criteria (warmup, wrapped Adam + L2) can miss."""
 import dataclasses
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,6 +91,17 @@ def test_the_warmup_criterion_can_miss(plain, rv, spread, status):
     assert verdict.passed and verdict.status == status, verdict.report()
 
 
+def test_a_learning_rate_where_everything_fails_does_not_void_the_warmup_criterion():
+    """A learning rate at which every run ends at chance with and without warmup (plain's gain exactly 0) has no
+    weight: the verdict is that of the other learning rates, not a 0/0 (found in the paper-scale record)."""
+    table = _warmup_table(0.2, 0.05, 0.01)
+    dead = table[table.lr == 0.1].assign(lr=51.2, accuracy=0.1)
+    gains = rotational_variants.warmup_gains(pd.concat([table, dead], ignore_index=True))
+    verdict = _verdict_of(rotational_variants._warmup_comparisons(gains))
+    assert verdict.passed and verdict.status == "pass", verdict.report()
+    assert all(np.isfinite(c.measured).all() for c in verdict.comparisons)
+
+
 @pytest.mark.parametrize(("l2", "adamw", "wrapped", "status"), [
     (0.60, 0.70, 0.68, "pass"),  # closes 80% of the gap
     (0.60, 0.70, 0.62, "partial"),  # closes 20%
@@ -116,5 +128,19 @@ def test_wrong_target_angle_fails(monkeypatch):
         return math.sqrt(2 * group["lr"] * group["weight_decay"])
 
     monkeypatch.setattr(optim.RotationalWrapper, "_target_angle", staticmethod(without_momentum_factor))
-    failed = _failed(rotational_variants.run("small", practical=False).verdict)
+    verdict = rotational_variants.run("small", practical=False).verdict
+    failed = _failed(verdict)
     assert "first angular update of every neuron" in failed and "equilibrium angle" in failed
+    assert "per-layer angular update" in failed and any(n.startswith("RV network:") for n in verdict.notes)
+
+
+def test_network_angles_are_rms_over_steps_and_count_still_neurons():
+    import types
+
+    angles = np.array([[0.0, 1.0, 0.0], [2.0, 1.0, 0.0]] * 2)  # steps x neurons: bursty, steady, still
+    tracker = types.SimpleNamespace(angles=lambda name: angles)
+    table = rotational_variants._network_angles(tracker, ["w"], slice(0, None), target=1.0)
+    assert table.loc["w", "angle / target"] == pytest.approx((np.sqrt(2) + 1 + 0) / 3)
+    assert table.loc["w", "still neurons"] == 1
+    assert table.loc["w", "angle / target, moving neurons"] == pytest.approx((np.sqrt(2) + 1) / 2)
+    assert "w 1 still, others 1.21" in rotational_variants._network_note(table)

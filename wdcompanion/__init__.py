@@ -2,7 +2,7 @@
 
 Topic modules: :mod:`~wdcompanion.dmf` (regularized deep matrix factorization),
 :mod:`~wdcompanion.multistart` (batched multistart minimization), :mod:`~wdcompanion.curvature`,
-:mod:`~wdcompanion.rotation`, :mod:`~wdcompanion.optim`, :mod:`~wdcompanion.nets`; claim checks live in
+:mod:`~wdcompanion.rotation` (with :mod:`~wdcompanion.averaging`), :mod:`~wdcompanion.optim`, :mod:`~wdcompanion.nets`; claim checks live in
 :mod:`wdcompanion.claims`, the command line in :mod:`wdcompanion.cli`.
 
 Importing the package changes no global state: torch's and NumPy's kernels, threads and seeds are
