@@ -40,7 +40,8 @@ With batches of 4,000 (drawn with replacement: about the whole training set per 
   The first regime where plain AdamW clearly needs warmup and its RV does not (as the paper's GPT-2
   runs show); the chapter's small scale (a 3x64 MLP, 200 steps, 3 seeds) is this regime.
 
-Not yet tried: longer runs, no BatchNorm affine parameters, a rotational read-out, a transformer.
+Not yet tried: longer runs, a rotational read-out, a transformer. (BatchNorm without trained affine parameters and a
+start at the equilibrium norm: `scripts/warmup_mechanism.py`.)
 """
 
 from __future__ import annotations
