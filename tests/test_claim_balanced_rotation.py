@@ -3,6 +3,7 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -180,7 +181,11 @@ def test_resnet_check_fails_on_a_wrong_beta_factor():
         patch.setattr(rotation, "equilibrium", lambda name, **kw: rotation.Equilibrium(
             original(name, **kw).norm, original(name, **kw).angular_update / math.sqrt(1 / 19), 1.0))  # beta factor dropped
         wrong = balanced_rotation.resnet_comparisons(result, HYPER)[0]
-    assert not wrong.passed and wrong.worst_error > 3 * right.worst_error, (right, wrong)
+    # a 300-step ResNet of 4 and 8 filters is far from steady: its right error differs from CPU to CPU (0.1-0.3), so
+    # the test asks that the wrong prediction fails and that every layer is closer to the right one than to the wrong
+    right_errors = np.abs(right.measured / right.predicted - 1)
+    wrong_errors = np.abs(wrong.measured / wrong.predicted - 1)
+    assert not wrong.passed and (wrong_errors > right_errors).all() and wrong.worst_error > 0.5, (right, wrong)
 
 
 _TINY = dataclasses.replace(balanced_rotation.PAPER, neurons=8, steps=200, net_steps=40, widths=(16, 16),

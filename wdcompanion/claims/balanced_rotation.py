@@ -159,7 +159,7 @@ class NetworkRun:
             mean_over_rms = float(np.median(self.mean_angles[name][turned] / angles[turned])) if turned.any() else np.nan
             rows.append({"layer": name, "fan-in": self.fan_in[name], "angle": angles.mean(),
                          "whole-tensor angle": self.tensor_angles[name], "mean / RMS over steps": mean_over_rms,
-                         "CV across neurons": angles.std() / angles.mean(),
+                         "CV across neurons": angles.std() / angles.mean() if turned.any() else np.nan,
                          "prediction (median over neurons)": np.nan if prediction is None else float(np.nanmedian(prediction)),
                          "dead units": self.dead_units[name]})
         return pd.DataFrame(rows).set_index("layer")
