@@ -331,3 +331,25 @@ def test_the_dashboard_needs_each_claims_code_fingerprint():
         dashboard_rows(claims.CLAIMS, {}, library_fingerprint())
     with pytest.raises(ValueError, match="dmf-lambda-threshold"):
         archived_rows(claims.CLAIMS, {}, {})
+
+
+def test_the_closest_comparison_is_the_firm_one_nearest_its_tolerance(tmp_path):
+    """A zero-tolerance comparison without error is not the closest (records' ``worst`` ranked it first), and a
+    part not reproduced does not hide the firm comparison that failed."""
+    verdict = Verdict("dmf-lambda-threshold", (
+        compare("count vs count", [3.0], [3.0], 0.0, "abs"),
+        compare("halfway", [1.5], [1.0], 1.0, "rel"),
+        compare("quarter", [1.25], [1.0], 1.0, "rel"),
+    ), "paper", 60.0)
+    path = claims.write_record(verdict, tmp_path)
+    record = json.loads(path.read_text())
+    assert record["worst"]["name"] == "count vs count"  # what the record itself ranks first
+    path.write_text(json.dumps({**record, "git_commit": "0123456789abcdef", "machine": "m"}))
+    (row,) = archived_rows(claims.CLAIMS, claims.read_records(tmp_path), claim_fingerprints())
+    assert (row.compared, row.error_vs_tolerance) == ("halfway", "rel. 5.0e-01 vs 1")
+    missed = compare("a part", [0.0], [1.0], 0.0, "at least", part="a part of the claim")
+    failing = Verdict("dmf-lambda-threshold", (missed, compare("firm", [3.0], [1.0], 1.0, "rel")), "paper", 60.0)
+    path = claims.write_record(failing, tmp_path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "git_commit": "0123456789abcdef", "machine": "m"}))
+    (row,) = archived_rows(claims.CLAIMS, claims.read_records(tmp_path), claim_fingerprints())
+    assert (row.status, row.compared, row.error_vs_tolerance) == ("fail", "firm", "rel. 2.0e+00 vs 1")

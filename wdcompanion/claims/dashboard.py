@@ -20,6 +20,7 @@ Each claim gets one row with a status per scale and a verdict:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -70,9 +71,31 @@ class DashboardRow:
         return self.small.status
 
 
+def _margin(comparison: Mapping[str, Any]) -> float:
+    """A recorded comparison's worst error over its tolerance (how close it came to failing; above 1: failed).
+
+    A non-finite error (``None`` in a record) is infinitely far; against a zero tolerance, no error is
+    a margin of 0 and any error an infinite one.
+    """
+    error, tolerance = comparison["worst_error"], float(comparison["tolerance"])
+    if error is None:
+        return math.inf
+    if tolerance == 0:
+        return 0.0 if error == 0 else math.inf
+    return float(error) / tolerance
+
+
 def _closest(record: Mapping[str, Any]) -> tuple[str, str]:
-    """The comparison closest to its tolerance, and its error against the tolerance."""
-    worst = record["worst"]
+    """The comparison closest to its tolerance (largest :func:`_margin`, the first of equals), and its error
+    against the tolerance.
+
+    Chosen among the firm predictions when the record has any (a part of the claim that was not
+    reproduced is shown as a part, not as the claim's margin), from the record's comparisons: the
+    ``worst`` entry that records carry ranks every zero-tolerance comparison first, even one with no error.
+    """
+    comparisons = record.get("comparisons") or [record["worst"]]
+    firm = [c for c in comparisons if not c.get("part")]
+    worst = max(firm or comparisons, key=_margin)
     kind = "rel." if worst["kind"] == "rel" else "abs."
     error = worst["worst_error"]  # None: not finite (records are strict JSON)
     shown = "not finite" if error is None else f"{error:.1e}"
