@@ -92,6 +92,51 @@ def test_a_run_checks_rms_angles_and_reports_their_step_variation():
     assert math.isnan(table.loc["w", "mean / RMS over steps"]) and table.loc["w", "dead units"] == neurons
 
 
+def test_the_miss_note_names_the_layers_off_their_prediction_and_the_ws_outliers():
+    """With stub runs: a layer 30% slow is listed with its neurons' median and range and its median G beside the other
+    layers'; a layer on its prediction and a per-neuron prediction (Adam + L2) are not; under WS the neurons beyond
+    20% of their layer's mean are counted, with their G against the layer's."""
+    import types
+
+    import numpy as np
+
+    slow = np.array([0.7, 0.7, 0.7, 0.7])
+    adamw = types.SimpleNamespace(layers=("a", "b"), angles={"a": np.ones(4), "b": slow},
+                                  predicted_angles={"a": 1.0, "b": 1.0},
+                                  grad_norm_sq={"a": np.full(4, 1e-3), "b": np.array([1e-6, 2e-6, 2e-6, 3e-6])},
+                                  outgoing={"b": np.array([1.0, 2.0, 3.0, 4.0])})
+    l2 = types.SimpleNamespace(layers=("a",), angles={"a": np.full(4, 5.0)}, predicted_angles={"a": np.ones(4)},
+                               grad_norm_sq={"a": np.ones(4)}, outgoing={})
+    ws = types.SimpleNamespace(layers=("a",), angles={"a": np.array([1.0, 1.0, 1.0, 1.4])}, predicted_angles={"a": 1.1},
+                               grad_norm_sq={"a": np.array([1.0, 1.0, 1.0, 0.1])}, outgoing={})
+    result = balanced_rotation.BalancedRotationResult(verdict=None, runs={
+        "AdamW, BatchNorm": adamw, "Adam+L2, BatchNorm": l2, "AdamW, LayerNorm + WS": ws})
+    note = balanced_rotation._miss_note(result)
+    assert "AdamW, BatchNorm, b: mean 0.70, median 0.70, 5-95% 0.70-0.70; median G 2e-06 (other layers 1e-03-1e-03)" in note
+    assert "outgoing weight 5/50/95% 1e+00/2e+00/4e+00, rank correlation of G with its square 0.95" in note
+    assert "BatchNorm, a:" not in note and "Adam+L2" not in note
+    # WS: the mean angle is 1.1, so the neuron at 1.4 is 27% off and the three at 1.0 are 9% off
+    assert "neurons more than 20% from their layer's mean angle: a 1 of 4, their median G 0.10 of the layer's" in note
+
+
+def test_outgoing_weights_are_the_gain_times_the_next_layers_column():
+    model = nets.mlp(5, (4, 3), 2, norm="batch", seed=0)
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([1.0, -2.0, 0.5, 1.0]))
+        model[3].weight[:, 3] = 0.0  # neuron 3 of the first hidden layer: nothing flows on from it
+    weights = balanced_rotation.outgoing_weights(model, ["0.weight", "3.weight"])
+    columns = model[3].weight.detach().norm(dim=0).numpy()
+    assert np.allclose(weights["0.weight"], [1.0, 2.0, 0.5, 1.0] * columns) and weights["0.weight"][3] == 0
+    assert np.allclose(weights["3.weight"], model[4].weight.detach().abs().numpy() * model[6].weight.detach().norm(dim=0).numpy())
+    with pytest.raises(ValueError, match="read-out"):
+        balanced_rotation.outgoing_weights(model, ["6.weight"])
+    for bad in ("1.weight", "0.bias", "9.weight", "weight"):
+        with pytest.raises(ValueError, match="names"):
+            balanced_rotation.outgoing_weights(model, [bad])
+    with pytest.raises(TypeError, match="Sequential"):
+        balanced_rotation.outgoing_weights(torch.nn.Linear(2, 2), ["0.weight"])
+
+
 def test_median_ratios_fail_on_a_shape_mismatch():
     import numpy as np
 
@@ -199,7 +244,8 @@ def test_paper_scale_trains_the_resnet_and_without_it_is_modified(monkeypatch):
     default = balanced_rotation.run("paper").verdict
     assert default.scale == "paper" and not default.modified
     assert sum("ResNet" in c.name for c in default.comparisons) == 3
-    assert len(default.notes) == 2 and "1-D ResNet AdamW" in default.notes[0]  # the test accuracies, beside the authors'
+    assert len(default.notes) == 3 and "1-D ResNet AdamW" in default.notes[0]  # the test accuracies, beside the authors'
+    assert default.notes[2].startswith("layers whose mean angle over neurons is more than 10% off")
     labels = balanced_rotation.RESNET_LABELS.values()
     assert "mean / RMS over steps" in default.notes[1] and all(label in default.notes[1] for label in labels)
     without = balanced_rotation.run(dataclasses.replace(_TINY, resnet=None)).verdict

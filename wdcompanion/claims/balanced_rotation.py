@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 import torch
 
 from .. import nets, rotation
@@ -44,7 +45,7 @@ CLAIM_ID = "req-balanced-rotation"
 
 __all__ = ["CLAIM_ID", "Settings", "Hyperparameters", "ResNetSettings", "SMALL", "PAPER", "REGISTERED",
            "BalancedRotationResult", "NetworkRun", "run", "RESNET_LABELS", "train_resnet", "resnet_comparisons",
-           "make_optimizer", "adam_l2_per_neuron", "per_neuron"]
+           "make_optimizer", "adam_l2_per_neuron", "per_neuron", "outgoing_weights"]
 
 @describe_fields
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ class NetworkRun:
     through the second half) and each neuron's mean squared gradient norm at unit norm
     ``grad_norm_sq`` :math:`G`. Predictions of the angle and the norm, where the chapter has one: a
     number per layer, or an array per neuron (NaN for a neuron without an equilibrium); ``mean_g_*``
-    are the shortcuts at the layer's mean :math:`G` that the chapter shows failing.
+    are the shortcuts at the layer's mean :math:`G` that the chapter shows failing. ``outgoing`` (MLPs only)
+    is each hidden neuron's weight into the next layer at the end of training (:func:`outgoing_weights`).
     """
 
     label: str
@@ -147,6 +149,7 @@ class NetworkRun:
     predicted_norms: dict[str, float | np.ndarray] = field(default_factory=dict)
     mean_g_angles: dict[str, float] = field(default_factory=dict)
     mean_g_norms: dict[str, float] = field(default_factory=dict)
+    outgoing: dict[str, np.ndarray] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """One row per layer: fan-in, angle (mean over neurons) and whole-tensor angle, how much the angle varies
@@ -290,7 +293,35 @@ def _train(label, norm, optimizer_name, scale: Settings, data, result) -> Networ
     run = nets.train_classifier(model, optimizer, data.x_train, data.y_train, scale.net_steps, seed=2, record=hidden,
                                 record_every=5)
     result.runs[label] = _record(label, tracker, hidden, run, model, nets.held_out_accuracy(model, data.x_test, data.y_test))
+    result.runs[label].outgoing = outgoing_weights(model, hidden)
     return result.runs[label]
+
+
+def outgoing_weights(model: torch.nn.Sequential, names: list[str]) -> dict[str, np.ndarray]:
+    r"""Each neuron's weight into the next layer: :math:`|\gamma_j|\,\lVert W^{+}_{:,j}\rVert` for neuron :math:`j`.
+
+    ``names`` are weights ``"i.weight"`` of linear layers ``model[i]`` of an MLP of :func:`wdcompanion.nets.mlp`
+    (linear, normalization, ReLU, ...): :math:`\gamma_j` is the gain of the normalization ``model[i + 1]`` (1 when it
+    has none) and :math:`W^{+}` the weight of the next linear layer. The gradient that reaches neuron :math:`j`
+    passes through both, so a neuron whose outgoing weight has decayed to 0 receives no gradient.
+    """
+    if not isinstance(model, torch.nn.Sequential):
+        raise TypeError(f"model must be a torch.nn.Sequential MLP (nets.mlp), got {type(model).__name__}")
+    modules = list(model)
+    weights = {}
+    for name in names:
+        index, _, rest = name.partition(".")
+        if (rest != "weight" or not index.isdigit() or int(index) >= len(modules)
+                or not isinstance(modules[int(index)], torch.nn.Linear)):
+            raise ValueError(f"names must be weights 'i.weight' of linear layers model[i], got {name!r}")
+        i = int(index)
+        following = [m for m in modules[i + 1:] if isinstance(m, torch.nn.Linear)]
+        if not following:
+            raise ValueError(f"{name!r} is the read-out: it has no next layer")
+        gain = getattr(modules[i + 1], "weight", None)
+        gain = torch.ones(modules[i].out_features) if gain is None or modules[i + 1] is following[0] else gain.detach().abs()
+        weights[name] = (gain.cpu() * following[0].weight.detach().cpu().norm(dim=0)).numpy()
+    return weights
 
 
 def train_resnet(label: str, optimizer_name: str, settings: ResNetSettings, hyper: Hyperparameters, result,
@@ -484,6 +515,47 @@ def _step_variation_note(result: BalancedRotationResult) -> str:
             "fan-in 3, above 0.99 from fan-in 26), range over layers: " + "; ".join(ranges))
 
 
+def _miss_note(result: BalancedRotationResult, off: float = 0.10, ws_band: float = 0.20) -> str:
+    """Paper scale, reported only: where the per-layer means miss, neuron by neuron.
+
+    For every layer whose mean over neurons of angle / prediction is more than ``off`` from 1 (runs with one
+    prediction per layer), the median and the 5-95% range of that ratio over its neurons, the layer's
+    median G (mean squared gradient norm at unit norm) beside the range of the run's other layers and, in
+    the MLPs, the quantiles of its neurons' :func:`outgoing_weights` and Spearman's rank correlation of G with
+    their square (the gradient reaches a neuron through its outgoing weight); under
+    Weight Standardization, per layer, the neurons more than ``ws_band`` from their layer's mean angle and
+    their median G over the layer's.
+    """
+    parts = []
+    for label, run in result.runs.items():
+        median_g = {n: float(np.median(run.grad_norm_sq[n])) for n in run.layers}
+        for name, prediction in run.predicted_angles.items():
+            ratio = run.angles[name] / prediction
+            if np.ndim(prediction) or abs(ratio.mean() - 1) <= off:
+                continue
+            others = [median_g[n] for n in run.layers if n != name]
+            low, high = np.quantile(ratio, [0.05, 0.95])
+            part = (f"{label}, {name}: mean {ratio.mean():.2f}, median {np.median(ratio):.2f}, 5-95% {low:.2f}-{high:.2f}; "
+                    f"median G {median_g[name]:.0e} (other layers {min(others):.0e}-{max(others):.0e})")
+            if name in run.outgoing:
+                outgoing = run.outgoing[name]
+                quantiles = "/".join(f"{q:.0e}" for q in np.quantile(outgoing, [0.05, 0.5, 0.95]))
+                part += (f"; outgoing weight 5/50/95% {quantiles}, rank correlation of G with its square "
+                         f"{scipy.stats.spearmanr(run.grad_norm_sq[name], outgoing**2).statistic:.2f}")
+            parts.append(part)
+    ws = result.runs.get("AdamW, LayerNorm + WS")
+    if ws is not None:
+        counts = []
+        for name, angles in ws.angles.items():
+            beyond = np.abs(angles / angles.mean() - 1) > ws_band
+            g = ws.grad_norm_sq[name]
+            relative = f", their median G {np.median(g[beyond]) / np.median(g):.2f} of the layer's" if beyond.any() else ""
+            counts.append(f"{name} {int(beyond.sum())} of {len(angles)}{relative}")
+        parts.append(f"AdamW, LayerNorm + WS, neurons more than {ws_band:.0%} from their layer's mean angle: " + "; ".join(counts))
+    return (f"layers whose mean angle over neurons is more than {off:.0%} off the prediction (angle / prediction over "
+            "their neurons): " + ("; ".join(parts) if parts else "none"))
+
+
 def run(settings: Settings | str = SMALL) -> BalancedRotationResult:
     """Run every experiment of the chapter with ``settings`` (or a scale name) and return its data and verdict.
 
@@ -497,6 +569,6 @@ def run(settings: Settings | str = SMALL) -> BalancedRotationResult:
     notes: tuple[str, ...] = ()
     if settings.resnet is not None:
         comparisons += _resnet(settings.resnet, settings.hyper, result)
-        notes = (_accuracy_note(result), _step_variation_note(result))
+        notes = (_accuracy_note(result), _step_variation_note(result), _miss_note(result))
     result.verdict = verdict_for(CLAIM_ID, comparisons, settings, REGISTERED, start, notes)
     return result
