@@ -92,6 +92,23 @@ criterion decided after this diagnosis and before the next paper-scale run, with
 unchanged. This script still prints the plain means over steps (``NetworkRun.mean_angles``), as it
 did for the results above.
 
+With ``--mlp-outgoing`` it trains the paper-scale BatchNorm MLPs with Adam + L2 and with SGDM and splits the two
+per-neuron ratios that the record of 4 December 2026 misses and its note does not cover by each neuron's outgoing
+weight (see :func:`mlp_outgoing`). What it printed on 4 December 2026 (library of commit cbfc09b, the record's;
+its ratios are the record's to three digits):
+
+- Adam + L2: 305, 461, 461 and 436 of the 512 neurons of hidden layers 1-4 have G = 0 (no gradient at
+  any recorded step of the second half) and an outgoing weight of exactly 0; the verdict makes no prediction for
+  them. The others' median ratio is 1.020, 0.655, 0.484, 0.418 (the record's), and it *falls* as the outgoing
+  weight grows (rank correlation -0.61, -0.20, -0.36, -0.56; the half with the larger outgoing weights 1.005,
+  0.653, 0.469, 0.391). So Adam + L2's miss is not that of neurons cut off downstream: the connected neurons
+  rotate slower than the random walk predicts from their own G. Not measured: why, and how most units of this
+  network come to receive no gradient at all.
+- SGDM, norm / per-neuron prediction: medians 0.857, 0.879, 0.943, 0.869 (the record's), the half with the
+  larger outgoing weights 0.867, 0.890, 0.950, 0.918 and the smaller 0.852, 0.868, 0.930, 0.774: apart from
+  the last layer the shortfall is the same for both halves, so it is not the disconnected neurons' either; not
+  explained.
+
 So in the MLPs the per-layer *mean over neurons*, which the verdict compares, is dominated by neurons far from
 the random-walk regime (almost no gradient) in the deepest layer of the wide network; the medians and
 the whole-tensor angles (the paper's logger's measure) stay close to the predictions.
@@ -261,9 +278,10 @@ def mlp_outgoing() -> None:
 
     Trains the paper-scale BatchNorm MLPs with Adam + L2 and with SGDM (as the claim does) and prints, per hidden
     layer, the median over neurons of Adam + L2's angle / its per-neuron prediction and of SGDM's norm / its
-    per-neuron prediction (the two ratios the verdict compares): over all neurons, and over the half of the layer
-    with the larger and with the smaller outgoing weight :math:`|\gamma_j|\,\lVert W^{+}_{:,j}\rVert`
-    (``balanced_rotation.outgoing_weights``), with Spearman's rank correlation of the ratio with that weight.
+    per-neuron prediction (the two ratios the verdict compares) over the neurons that have one (G > 0), and over the
+    half of them with the larger and with the smaller outgoing weight :math:`|\gamma_j|\,\lVert W^{+}_{:,j}\rVert`
+    (``balanced_rotation.outgoing_weights``), with Spearman's rank correlation of the ratio with that weight; and how
+    many neurons have G = 0, with their median outgoing weight.
     """
     data = mnist1d()
     hyper = br.PAPER.hyper
@@ -273,14 +291,15 @@ def mlp_outgoing() -> None:
         for name in run.layers:
             measured = run.angles[name] if quantity == "angular_update" else run.norms[name]
             ratio = measured / br.per_neuron(optimizer, quantity, run.fan_in[name], run.grad_norm_sq[name], hyper)
-            outgoing = run.outgoing[name]
-            has = np.isfinite(ratio)
-            upper = has & (outgoing >= np.median(outgoing))
-            lower = has & (outgoing < np.median(outgoing))
-            print(f"{label} {name}: {quantity} / per-neuron prediction, median {np.median(ratio[has]):.3f}; neurons with the "
-                  f"larger outgoing weights {np.median(ratio[upper]):.3f}, the smaller {np.median(ratio[lower]):.3f}; "
-                  f"rank correlation with the outgoing weight {scipy.stats.spearmanr(ratio[has], outgoing[has]).statistic:.2f}",
-                  flush=True)
+            has = np.isfinite(ratio)  # a neuron with G = 0 (no gradient all through the second half) has no prediction
+            ratio, outgoing = ratio[has], run.outgoing[name][has]
+            upper = outgoing >= np.median(outgoing)
+            print(f"{label} {name}: {int((~has).sum())} of {len(has)} neurons with G = 0 (their median outgoing weight "
+                  f"{np.median(run.outgoing[name][~has]) if (~has).any() else float('nan'):.1e}, the others' "
+                  f"{np.median(outgoing):.1e}); {quantity} / per-neuron prediction of the others, median "
+                  f"{np.median(ratio):.3f}; the half with the larger outgoing weights {np.median(ratio[upper]):.3f}, the "
+                  f"smaller {np.median(ratio[~upper]):.3f}; rank correlation with the outgoing weight "
+                  f"{scipy.stats.spearmanr(ratio, outgoing).statistic:.2f}", flush=True)
 
 
 def main() -> None:
