@@ -98,7 +98,7 @@ weight (see :func:`mlp_outgoing`). What it printed on 4 December 2026 (library o
 its ratios are the record's to three digits):
 
 - Adam + L2: 305, 461, 461 and 436 of the 512 neurons of hidden layers 1-4 have G = 0 (no gradient at
-  any recorded step of the second half) and an outgoing weight of exactly 0; the verdict makes no prediction for
+  any recorded step of the second half), with a median outgoing weight of exactly 0; the verdict makes no prediction for
   them. The others' median ratio is 1.020, 0.655, 0.484, 0.418 (the record's), and it *falls* as the outgoing
   weight grows (rank correlation -0.61, -0.20, -0.36, -0.56; the half with the larger outgoing weights 1.005,
   0.653, 0.469, 0.391). So Adam + L2's miss is not that of neurons cut off downstream: the connected neurons
