@@ -106,8 +106,8 @@ its ratios are the record's to three digits):
   network come to receive no gradient at all.
 - SGDM, norm / per-neuron prediction: medians 0.857, 0.879, 0.943, 0.869 (the record's), the half with the
   larger outgoing weights 0.867, 0.890, 0.950, 0.918 and the smaller 0.852, 0.868, 0.930, 0.774: apart from
-  the last layer the shortfall is the same for both halves, so it is not the disconnected neurons' either; not
-  explained.
+  the last layer the shortfall is nearly the same for both halves (within 0.02; no noise estimate), so it is not
+  the disconnected neurons' either; not explained.
 
 So in the MLPs the per-layer *mean over neurons*, which the verdict compares, is dominated by neurons far from
 the random-walk regime (almost no gradient) in the deepest layer of the wide network; the medians and
