@@ -234,9 +234,9 @@ def test_archived_runs_name_their_commit_and_whether_the_library_changed(tmp_pat
     assert failed.status == "stale (failed)"
     assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path / "failed"), claim_fingerprints())[0].status == "fail"
     assert archived_rows(claims.CLAIMS, {}, claim_fingerprints()) == []
-    assert row.notes == ""
+    assert row.notes == ()
     _paper_record(tmp_path, git_commit="0123456789abcdef", machine="m", notes=["part B not run", "seed 3"])
-    assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path), _other("x"))[0].notes == "part B not run; seed 3"
+    assert archived_rows(claims.CLAIMS, claims.read_records(tmp_path), _other("x"))[0].notes == ("part B not run", "seed 3")
     with pytest.raises(ValueError, match="commit"):
         archived_rows(claims.CLAIMS, claims.read_records(_paper_record(tmp_path / "bare").parent), _other("x"))
 

@@ -112,6 +112,21 @@ def _detail(text: str) -> nodes.inline:
     return nodes.inline(text=text, classes=["wdc-detail"])
 
 
+def _notes_row(notes: tuple[str, ...], columns: int) -> nodes.row:
+    """A row with one cell across ``columns`` columns: the record's notes, one list item each."""
+    entry = nodes.entry(morecols=columns - 1, classes=["wdc-notes"])
+    entry += nodes.paragraph(text="Notes of this record:", classes=["wdc-detail"])
+    items = nodes.bullet_list()
+    for note in notes:
+        item = nodes.list_item()
+        item += nodes.paragraph(text=note, classes=["wdc-detail"])
+        items += item
+    entry += items
+    row = nodes.row(classes=["wdc-notes-row"])
+    row += entry
+    return row
+
+
 def _table(classes: str, headers: tuple[str, ...], widths: tuple[int, ...]) -> tuple[nodes.table, nodes.tbody]:
     # "colwidths-given": write the column widths; "longtable": the PDF breaks the table across pages
     table = nodes.table(classes=[classes, "colwidths-given", "longtable"])
@@ -235,13 +250,12 @@ def _fill_archive(doctree) -> None:
     if not rows:
         content = [nodes.paragraph(text="No paper-scale run has been archived yet.")]
     else:
-        table, body = _table("paper-scale-runs", ARCHIVE_HEADERS, (20, 8, 36, 8, 28))
+        table, body = _table("paper-scale-runs", ARCHIVE_HEADERS, (18, 11, 33, 10, 28))
         for row in rows:
             tr = nodes.row()
             tr += _cell(nodes.literal(text=row.claim_id))
             tr += _cell(nodes.strong(text=row.status), label="Status")
-            tr += _cell(f"{row.compared}: {row.error_vs_tolerance}" + (f". Note: {row.notes}" if row.notes else ""),
-                        label="Closest to its tolerance")
+            tr += _cell(f"{row.compared}: {row.error_vs_tolerance}", label="Closest to its tolerance")
             tr += _cell(row.runtime, label="Runtime")
             code = f"commit {row.commit}; {row.library}"
             changed = _code_files_changed_since(row.commit, row.claim_id) if row.library == "its code changed since" else None
@@ -250,6 +264,8 @@ def _fill_archive(doctree) -> None:
                 code += " (" + ", ".join(shown) + ")"
             tr += _cell(f"{row.machine}, {row.recorded_at}", _detail(code), label="Computed by")
             body += tr
+            if row.notes:  # a row of its own, the table's whole width: some notes are paragraphs long
+                body += _notes_row(row.notes, len(ARCHIVE_HEADERS))
         content = [table]
     for placeholder in placeholders:
         placeholder.replace_self([node.deepcopy() for node in content])

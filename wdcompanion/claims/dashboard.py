@@ -231,7 +231,7 @@ class ArchivedRun:
     machine: str
     commit: str  # abbreviated hash of the commit whose library computed it
     library: str  # "same code as this build" or "its code changed since"
-    notes: str = ""  # the verdict's notes (e.g. a part not run), joined by "; "
+    notes: tuple[str, ...] = ()  # the verdict's notes (e.g. a part not run)
 
 
 def archived_rows(
@@ -256,5 +256,5 @@ def archived_rows(
                                 runtime, str(record.get("recorded_at", "unknown"))[:10], str(record["machine"]),
                                 str(record["git_commit"])[:10],
                                 "same code as this build" if same else "its code changed since",
-                                "; ".join(str(n) for n in record.get("notes", []))))
+                                tuple(str(n) for n in record.get("notes", []))))
     return rows
