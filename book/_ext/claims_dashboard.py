@@ -250,7 +250,7 @@ def _fill_archive(doctree) -> None:
     if not rows:
         content = [nodes.paragraph(text="No paper-scale run has been archived yet.")]
     else:
-        table, body = _table("paper-scale-runs", ARCHIVE_HEADERS, (18, 11, 33, 10, 28))
+        table, body = _table("paper-scale-runs", ARCHIVE_HEADERS, (18, 11, 32, 12, 27))
         for row in rows:
             tr = nodes.row()
             tr += _cell(nodes.literal(text=row.claim_id))
