@@ -28,6 +28,31 @@ This is a deviation from the paper's setup, for diagnosis only: the claims keep 
 - SGDM's miss in ``3.weight`` (record 1.72), whose outgoing weights are the next hidden layer's columns, and
   Adam + L2's per-neuron miss and SGDM's norm shortfall, which the outgoing weight did not explain, should not
   change much.
+
+**What it printed** on 4 December 2026 (library of commit 9226287, whose claim code is that of the archived
+records; about 15 minutes in all on this machine). **The hypothesis is refuted:**
+
+- The outgoing weights no longer collapse: in the last hidden layer their 5% quantile is 1.2e-2 (AdamW),
+  2.7e-2 (SGDM) and 2.0e-2 (Adam + L2), against 6e-5 and 1e-17 in the record.
+- Yet AdamW's last hidden layer misses as before: angle / prediction 0.78 (record 0.78), norms 1.31, 4.58, 4.32,
+  2.32 (record 1.31, 4.60, 4.29, 2.43), spread across layers 1.25 (record 1.27). Its median G is still 2e-6,
+  against 3e-4 to 1e-3 in the layers before.
+- SGDM's last hidden layer misses by far more: its mean angle is 22.8 times the prediction (record 3.99), with a
+  median of 26.7, 109 dead units and a median G of 1e-7 (record 2e-6); the median norm / per-neuron prediction
+  there is 0.65 (record 0.87). ``3.weight``'s mean is 1.45 (record 1.72).
+- Adam + L2's per-neuron medians: 1.01, 0.66, 0.48, 0.37 (record 1.02, 0.66, 0.48, 0.42); 467 of the last hidden
+  layer's 512 units are dead.
+- The RV network's per-layer angle / target: 0.975, 0.981, 0.891, 0.762 (record 0.974, 0.975, 0.890, 0.810), with
+  0, 0, 13 and 8 still neurons (record 0, 1, 17, 3); the moving neurons of ``9.weight`` are at 0.77 (record 0.82).
+- The whole-tensor angles still agree (worst 5.1% off, tolerance 15%). Weight Standardization's per-neuron
+  balance misses here (worst 24.7%: 3 of 512 neurons of the first layer, tolerance 20%), where the record had
+  19.9%: a different training, at the edge of its tolerance as before.
+
+So the rank correlation of G with the square of the outgoing weight in the record is not the cause of the
+misses: leaving the read-out undecayed keeps the last hidden layer connected, and the layer still receives
+about a hundred times less gradient (G) than the layers before it and still misses. What makes that layer's
+gradient so small is not measured here (``diagnose_balanced_rotation_paper.py --mlp-activity`` looks at how
+often its units are on).
 """
 
 from __future__ import annotations

@@ -339,16 +339,19 @@ def mlp_activity() -> None:
     Trains the paper-scale BatchNorm MLPs with AdamW and with SGDM (the paper's grouping, as the claim does) and
     prints, per hidden layer: the quantiles of the units' activation rate (the fraction of the 4,000 training
     signals on which the ReLU after the neuron is on, in eval mode, after training); the median rate of the
-    neurons whose angle / prediction is more than 20% from 1 and of the others; Spearman's rank correlation of G
-    with the rate; the median G over the second and over the fourth quarter of training (G falling while the
-    norm follows it with the lag of weight decay would leave norms too large); and the training loss.
+    neurons whose angle / prediction is more than 20% from 1 (for Adam + L2, its per-neuron prediction; a neuron with
+    G = 0 counts as off) and of the others; Spearman's rank correlation of G with the rate; the median ratio of the
+    following BatchNorm's shift to its gain, :math:`\beta_j/|\gamma_j|` (the unit is on where its normalized input
+    exceeds :math:`-\beta_j/|\gamma_j|`), of both groups; the median G over the second and over the fourth quarter
+    of training (G falling while the norm follows it with the lag of weight decay would leave norms too large); and
+    the training loss.
     Expected, written before the run: if the last layer's quiet neurons are units that are rarely on, the
     neurons more than 20% off have a median rate far below the others' (a few percent against tens).
     """
     data = mnist1d()
     hyper = br.PAPER.hyper
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
-    for label, optimizer in (("AdamW, BatchNorm", "adamw"), ("SGDM, BatchNorm", "sgdm")):
+    for label, optimizer in (("AdamW, BatchNorm", "adamw"), ("SGDM, BatchNorm", "sgdm"), ("Adam+L2, BatchNorm", "adam_l2")):
         trained: list = []
         with _capture_training(trained):
             run = br._train(label, "batch", optimizer, br.PAPER, data, result)
@@ -356,12 +359,19 @@ def mlp_activity() -> None:
         losses = training.losses
         print(f"{label}: training loss, mean over steps 2,000-2,500 {losses[2000:2500].mean():.1e}, over the last 500 "
               f"{losses[-500:].mean():.1e}; test accuracy {run.test_accuracy:.3f}", flush=True)
-        target = (hyper.adamw(1).angular_update if optimizer == "adamw" else
-                  rotation.equilibrium("sgdm", lr=hyper.sgdm_lr, weight_decay=hyper.sgdm_weight_decay, fan_in=1,
-                                       grad_norm_sq=1.0, momentum=hyper.momentum).angular_update)
+        if optimizer == "adam_l2":  # each neuron's own prediction, from its G (NaN where G = 0: counted as off)
+            targets = {n: br.per_neuron("adam_l2", "angular_update", run.fan_in[n], run.grad_norm_sq[n], hyper)
+                       for n in run.layers}
+        else:
+            target = (hyper.adamw(1).angular_update if optimizer == "adamw" else
+                      rotation.equilibrium("sgdm", lr=hyper.sgdm_lr, weight_decay=hyper.sgdm_weight_decay, fan_in=1,
+                                           grad_norm_sq=1.0, momentum=hyper.momentum).angular_update)
+            targets = {n: target for n in run.layers}
         for name, rate in zip(run.layers, _activation_rates(model, data.x_train), strict=True):
-            ratio = run.angles[name] / target
-            off = np.abs(ratio - 1) > 0.2
+            ratio = run.angles[name] / targets[name]
+            off = ~(np.abs(ratio - 1) <= 0.2)
+            norm = model[int(name.split(".")[0]) + 1]  # the BatchNorm after the linear layer
+            shift = (norm.bias / norm.weight.abs()).detach().numpy()  # the unit is on where x_hat > -shift
             g = training.grad_norms[name] ** 2  # per recorded step and neuron: (||grad|| ||w||)^2
             quarter = len(g) // 4
             print(f"  {name}: activation rate 5/50/95% " + "/".join(f"{q:.3f}" for q in np.quantile(rate, [0.05, 0.5, 0.95]))
@@ -369,7 +379,9 @@ def mlp_activity() -> None:
                   f"{np.median(rate[off]) if off.any() else float('nan'):.3f}, the others' {np.median(rate[~off]):.3f}; "
                   f"rank correlation of G with the rate {scipy.stats.spearmanr(run.grad_norm_sq[name], rate).statistic:.2f}; "
                   f"median G, 2nd quarter {np.median(g[quarter:2 * quarter].mean(0)):.1e}, 4th quarter "
-                  f"{np.median(g[3 * quarter:].mean(0)):.1e}", flush=True)
+                  f"{np.median(g[3 * quarter:].mean(0)):.1e}; BatchNorm shift / |gain|, median of those off "
+                  f"{np.median(shift[off]) if off.any() else float('nan'):.2f}, of the others {np.median(shift[~off]):.2f}",
+                  flush=True)
 
 
 def main() -> None:
