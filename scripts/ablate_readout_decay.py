@@ -50,9 +50,9 @@ records; about 15 minutes in all on this machine). **The hypothesis is refuted:*
 
 So the rank correlation of G with the square of the outgoing weight in the record is not the cause of the
 misses: leaving the read-out undecayed keeps the last hidden layer connected, and the layer still receives
-about a hundred times less gradient (G) than the layers before it and still misses. What makes that layer's
-gradient so small is not measured here (``diagnose_balanced_rotation_paper.py --mlp-activity`` looks at how
-often its units are on).
+about a hundred times less gradient (G) than the layers before it and still misses. Why that layer's gradient
+is so small was measured next (``diagnose_balanced_rotation_paper.py --mlp-activity``, its docstring): the
+neurons that miss are ReLU units that are almost never on, switched off by their BatchNorm shift.
 """
 
 from __future__ import annotations

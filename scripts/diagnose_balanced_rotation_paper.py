@@ -109,6 +109,34 @@ its ratios are the record's to three digits):
   the last layer the shortfall is nearly the same for both halves (within 0.02; no noise estimate), so it is not
   the disconnected neurons' either; not explained.
 
+With ``--mlp-activity`` it trains the paper-scale BatchNorm MLPs with AdamW, SGDM and Adam + L2 and prints, per
+hidden layer, how often each unit is on and what sets it (see :func:`mlp_activity`). What it printed on 4 December
+2026 (library of commit 3ceb753, the records' claim code; the AdamW and SGDM trainings are the record's, with its
+test accuracies, 72.7% and 59.2%), after ``scripts/ablate_readout_decay.py`` had refuted that the read-out's
+decay cuts the last hidden layer off:
+
+- AdamW: in every layer the neurons more than 20% off the prediction are units that are almost never on: their
+  median activation rate is 0.000-0.001 against 0.14-0.22 for the others. Their BatchNorm shift over gain is
+  -3.4 to -4.6 (the others' -0.7 to -1.0): the normalized input must exceed three to four standard deviations to
+  switch them on. The last hidden layer has 250 such neurons of 512 (its median rate is 0.004), and its median G
+  falls from 3.0e-5 in the second quarter of training to 3.7e-8 in the fourth: units keep switching off as
+  training goes on (the other layers' G changes by less than 30%). Rank correlation of G with the rate: 0.65-0.82.
+- SGDM: 22 neurons of ``3.weight`` and 66 of ``9.weight`` are more than 20% off, with a median rate of 0.000
+  against 0.08 and 0.26 for the others; their shift over gain is -1.7 and -0.7 (others -1.3 and -0.3). The rates
+  are measured in eval mode, with BatchNorm's running statistics, which lag a neuron that turns fast, so for
+  SGDM's fast neurons they are a weaker measurement than for AdamW's slow ones.
+- Adam + L2: the median unit of every hidden layer is never on (rate 0.000; 95% quantile 0.25-0.45), with shift
+  over gain about -1.8 to -3.0, and the median G of the fourth quarter is 0 in every layer: most of this network
+  is switched off, which is where its G = 0 units come from. Why the units that are on rotate slower than
+  predicted is still not measured.
+- Training loss: AdamW 0.12, SGDM 0.87, Adam + L2 0.20 over the last 500 steps: none of the three has
+  memorized the training set.
+
+So the misses of the MLPs' per-layer means come from ReLU units that have been switched off by their BatchNorm
+shift (which the paper's grouping does not decay), get a gradient only from the rare signals that turn them
+on, and so leave the random-walk regime. Their outgoing weights are small because a unit that is never on
+passes no gradient to its column in the next layer, which weight decay then shrinks: a consequence, not the cause.
+
 So in the MLPs the per-layer *mean over neurons*, which the verdict compares, is dominated by neurons far from
 the random-walk regime (almost no gradient) in the deepest layer of the wide network; the medians and
 the whole-tensor angles (the paper's logger's measure) stay close to the predictions.
