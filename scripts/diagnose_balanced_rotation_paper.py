@@ -1,7 +1,7 @@
 r"""Why ``req-balanced-rotation --scale paper`` fails on MNIST-1D (a diagnosis, not a check).
 
     python scripts/diagnose_balanced_rotation_paper.py [--resnet | --resnet-updates | --resnet-filters | --mlp-neurons |
-                                                        --mlp-outgoing | --mlp-activity]
+                                                        --mlp-outgoing | --mlp-activity | --rv-activity]
 
 Trains the paper-scale BatchNorm MLPs of the claim (four hidden layers of width 512, 10,000 steps,
 the paper's grouping) with AdamW and with SGDM, exactly as ``balanced_rotation.run(balanced_rotation.PAPER)`` does,
@@ -136,6 +136,17 @@ So the misses of the MLPs' per-layer means come from ReLU units that have been s
 shift (which the paper's grouping does not decay), get a gradient only from the rare signals that turn them
 on, and so leave the random-walk regime. Their outgoing weights are small because a unit that is never on
 passes no gradient to its column in the next layer, which weight decay then shrinks: a consequence, not the cause.
+
+With ``--rv-activity`` it trains the RV-AdamW BatchNorm MLP of ``req-rotational-variants`` at paper scale
+(``rotational_variants._network(PAPER)``, the claim's own code; about five minutes), whose record misses in the
+deeper layers (angle / target 0.97, 0.98, 0.92, 0.82 for the moving neurons), and prints per hidden layer the
+same activation rates and, per neuron, its RMS angle over the second half / target (see :func:`rv_activity`).
+**Expected, written before the run:** the RV scales each neuron's step by the root mean square of its recent
+inner-update norms (decay 0.9, about ten steps), so a unit that gets no gradient for longer than that sees its
+inner AdamW update shrink faster than that average and stops turning; if the RV network's misses are the same
+switched-off units, the neurons more than 20% below the target have a median activation rate far below the
+others' (a few percent against tens), spend most of the second half's recorded steps quiet (angle below a tenth of
+the target), and the others are within 5% of the target.
 
 So in the MLPs the per-layer *mean over neurons*, which the verdict compares, is dominated by neurons far from
 the random-walk regime (almost no gradient) in the deepest layer of the wide network; the medians and
@@ -412,8 +423,57 @@ def mlp_activity() -> None:
                   flush=True)
 
 
+def rv_activity() -> None:
+    r"""Which neurons of the paper-scale RV network turn slower than the RV's target: how often each unit is on.
+
+    Runs ``rotational_variants._network(PAPER)`` (the claim's code, its seeds) and keeps its model and its
+    rotation tracker. Per hidden layer it prints: the quantiles of the units' activation rate (as
+    :func:`mlp_activity`, eval mode, after training); the number of neurons whose RMS angle over the second half
+    of the recorded steps is more than 20% below the target :math:`\sqrt{2\eta\lambda(1-\beta_1)/(1+\beta_1)}`,
+    their median rate and the others'; the median fraction of their recorded second-half steps with an angle
+    below a tenth of the target (quiet steps) and the others'; the others' mean angle / target; and Spearman's
+    rank correlation of the angle / target with the rate.
+    """
+    from wdcompanion.claims import rotational_variants as rv
+
+    trackers: list = []
+    original = rotation.RotationTracker
+
+    class KeptTracker(original):  # the claim's module looks the class up on ``rotation`` at call time
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trackers.append(self)
+
+    trained: list = []
+    rotation.RotationTracker = KeptTracker
+    try:
+        with _capture_training(trained):
+            rv._network(rv.PAPER, rv.RotationalVariantsResult(verdict=None))  # type: ignore[arg-type]
+    finally:
+        rotation.RotationTracker = original
+    (model, _), tracker = trained[-1], trackers[-1]
+    target = rotation.equilibrium("adamw", lr=rv.PAPER.net_lr, weight_decay=rv.PAPER.net_wd, fan_in=1,
+                                  betas=(0.9, 0.999)).angular_update
+    data = mnist1d()
+    hidden = [f"{i}.weight" for i, m in enumerate(model) if isinstance(m, torch.nn.Linear)][:-1]
+    for name, rate in zip(hidden, _activation_rates(model, data.x_train), strict=True):
+        angles = tracker.angles(name)[len(tracker.recorded_steps) // 2:]
+        ratio = np.sqrt((angles**2).mean(0)) / target
+        quiet = (angles < 0.1 * target).mean(0)
+        off = ratio < 0.8
+        print(f"  {name}: activation rate 5/50/95% " + "/".join(f"{q:.3f}" for q in np.quantile(rate, [0.05, 0.5, 0.95]))
+              + f"; {int(off.sum())} neurons more than 20% below the target, their median rate "
+              f"{np.median(rate[off]) if off.any() else float('nan'):.3f}, the others' {np.median(rate[~off]):.3f}; "
+              f"quiet steps, median {np.median(quiet[off]) if off.any() else float('nan'):.2f} against "
+              f"{np.median(quiet[~off]):.2f}; the others' mean angle / target {ratio[~off].mean():.3f}; rank correlation "
+              f"of angle / target with the rate {scipy.stats.spearmanr(ratio, rate).statistic:.2f}", flush=True)
+
+
 def main() -> None:
     torch.set_num_threads(2)
+    if "--rv-activity" in sys.argv[1:]:
+        rv_activity()
+        return
     if "--mlp-activity" in sys.argv[1:]:
         mlp_activity()
         return
