@@ -18,6 +18,18 @@ the test accuracy with warmup minus without, with its standard error:
 
 Run ``.venv/bin/python scripts/warmup_mechanism.py`` (about 3 minutes on 2 CPU cores, one thread).
 
+With ``--resnet-sgdm`` it traces instead the paper scale's SGDM regime (``rotational_variants.PAPER``'s SGDM
+sweep: the 1-D ResNet, batches of 4,000, 300 steps) at peak learning rate 6.4, seed 0, with warmup and without
+(about 3 minutes): the training loss, and per convolution (every one is followed by BatchNorm, so each filter is
+scale-invariant) its mean filter norm relative to the start and its mean angular update per step over the
+target :math:`\hat\eta_r = \sqrt{2\eta\lambda/(1+\alpha)}` at the peak learning rate, in windows of steps.
+**Expected, written before the run:** the paper's transient for SGDM. Without warmup the first ten steps turn the
+filters far faster than :math:`\hat\eta_r` (ten times or more) and grow their norms several-fold (a step of SGD
+on a scale-invariant weight is orthogonal to it, so it can only lengthen it), after which the larger norms
+lower the effective learning rate :math:`\eta/\lVert w\rVert^2` and the filters turn *slower* than with
+warmup for the rest of the run, which would explain why the no-warmup run's training loss stays high. With
+warmup the early angles stay within a few times :math:`\hat\eta_r` and the norms grow less.
+
 What it found on 2 CPU cores (3 December 2026), warmup gain (SE over 3 seeds) at peak learning rates
 0.04 / 0.16 (the ``chapter`` row equals the chapter's table of warmup gains):
 
@@ -36,12 +48,13 @@ moment early in training.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
 
 from wdcompanion import nets, rotation
-from wdcompanion.claims.rotational_variants import SMALL, _warmup_steps
+from wdcompanion.claims.rotational_variants import PAPER, SMALL, _warmup_steps
 from wdcompanion.data import mnist1d
 from wdcompanion.training import build_model, make_optimizer, warmup_cosine
 
@@ -77,8 +90,56 @@ def accuracy(variant: str, lr: float, warmup: bool, seed: int, data) -> float:
     return nets.held_out_accuracy(model, data.x_test, data.y_test)
 
 
+WINDOWS = ((0, 10), (10, 30), (30, 100), (100, 300))  # steps [start, stop) of the --resnet-sgdm trace
+
+
+def _sgdm_trace_run(lr: float, warmup: bool, seed: int, data) -> None:
+    """One SGDM training of the --resnet-sgdm trace, printed per window of steps."""
+    steps = PAPER.sgdm_train_steps
+    model = build_model(PAPER.sgdm_arch, PAPER.sgdm_arch_widths, features=data.features, classes=data.classes, seed=seed)
+    optimizer = make_optimizer("SGDM", model, lr=lr, weight_decay=PAPER.sgdm_wd, momentum=PAPER.momentum)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, _warmup_steps(PAPER, "SGDM") if warmup else 0))
+    convs = {name: p for name, p in model.named_parameters() if p.ndim == 3}
+    start = {name: p.detach().flatten(1).norm(dim=1).clone() for name, p in convs.items()}
+    previous = {name: p.detach().flatten(1).clone() for name, p in convs.items()}
+    angles, norms = {name: [] for name in convs}, {name: [] for name in convs}
+
+    def record(step: int) -> None:
+        schedule.step()
+        for name, p in convs.items():
+            w = p.detach().flatten(1)
+            cos = torch.nn.functional.cosine_similarity(w, previous[name], dim=1).clamp(-1, 1)
+            angles[name].append(torch.arccos(cos).mean().item())
+            norms[name].append((w.norm(dim=1) / start[name]).mean().item())
+            previous[name] = w.clone()
+
+    run = nets.train_classifier(model, optimizer, data.x_train, data.y_train, steps, batch_size=PAPER.batch,
+                                seed=seed + 10_000, on_step=record)
+    windows = [f"{a}-{b - 1}" for a, b in WINDOWS]
+    print(f"SGDM lr {lr:g}, {'warmup' if warmup else 'no warmup'}: test accuracy "
+          f"{nets.held_out_accuracy(model, data.x_test, data.y_test):.3f}; training loss per window "
+          + ", ".join(f"{w} {np.mean(run.losses[a:b]):.3f}" for w, (a, b) in zip(windows, WINDOWS, strict=True)))
+    for name, p in convs.items():
+        target = rotation.equilibrium("sgdm", lr=lr, weight_decay=PAPER.sgdm_wd, fan_in=p[0].numel(), grad_norm_sq=1.0,
+                                      momentum=PAPER.momentum).angular_update
+        cells = [f"angle/target {np.mean(angles[name][a:b]) / target:6.2f} norm/start {norms[name][b - 1]:5.2f}"
+                 for a, b in WINDOWS]
+        print(f"  {name:18s} " + " | ".join(cells), flush=True)
+
+
+def resnet_sgdm_trace(lr: float = 6.4, seed: int = 0) -> None:
+    """The --resnet-sgdm trace (see the module docstring): one SGDM training with warmup, one without."""
+    data = mnist1d()
+    for warmup in (True, False):
+        _sgdm_trace_run(lr, warmup, seed, data)
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    if "--resnet-sgdm" in sys.argv[1:]:
+        torch.set_num_threads(2)
+        resnet_sgdm_trace()
+        return
     data = mnist1d()
     for variant in VARIANTS:
         cells = []

@@ -39,7 +39,8 @@ def test_the_practical_experiments_are_complete(full_run):
                                                           for f in rotational_variants.FAMILIES)}
 
 
-_TINY = dataclasses.replace(rotational_variants.SMALL, arch_widths=(8,), batch=32, train_steps=10, sgdm_lrs=(0.1,),
+_TINY = dataclasses.replace(rotational_variants.SMALL, arch_widths=(8,), batch=32, train_steps=10, sgdm_arch_widths=(8,),
+                            sgdm_train_steps=10, sgdm_lrs=(0.1,),
                             adamw_lrs=(0.01,), seeds=(0, 1), grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,),
                             wrapped_seeds=(1, 2))
 
@@ -85,7 +86,7 @@ def _verdict_of(comparisons):
 ])
 def test_the_warmup_criterion_can_miss(plain, rv, spread, status):
     gains = rotational_variants.warmup_gains(_warmup_table(plain, rv, spread))
-    comparisons = rotational_variants._warmup_comparisons(gains)
+    comparisons = rotational_variants.warmup_comparisons(gains)
     assert len(comparisons) == 2 * len(rotational_variants.FAMILIES)  # whatever the outcome: a line that holds on every CPU
     verdict = _verdict_of(comparisons)
     assert verdict.passed and verdict.status == status, verdict.report()
@@ -97,7 +98,7 @@ def test_a_learning_rate_where_everything_fails_does_not_void_the_warmup_criteri
     table = _warmup_table(0.2, 0.05, 0.01)
     dead = table[table.lr == 0.1].assign(lr=51.2, accuracy=0.1)
     gains = rotational_variants.warmup_gains(pd.concat([table, dead], ignore_index=True))
-    verdict = _verdict_of(rotational_variants._warmup_comparisons(gains))
+    verdict = _verdict_of(rotational_variants.warmup_comparisons(gains))
     assert verdict.passed and verdict.status == "pass", verdict.report()
     assert all(np.isfinite(c.measured).all() for c in verdict.comparisons)
 

@@ -11,7 +11,8 @@ from wdcompanion.sweep import run_sweep
 
 _TINY_BR = dataclasses.replace(balanced_rotation.SMALL, neurons=8, steps=200, net_steps=10, widths=(8, 8))
 _TINY_RV = dataclasses.replace(rotational_variants.SMALL, steps=120, neurons=4, settled=50, net_steps=10, widths=(8,),
-                               arch_widths=(8,), batch=32, train_steps=10, sgdm_lrs=(0.1,), adamw_lrs=(0.01,), seeds=(0, 1),
+                               arch_widths=(8,), batch=32, train_steps=10, sgdm_arch_widths=(8,),
+                               sgdm_train_steps=10, sgdm_lrs=(0.1,), adamw_lrs=(0.01,), seeds=(0, 1),
                                grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,), wrapped_seeds=(1, 2))
 
 

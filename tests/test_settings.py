@@ -85,6 +85,23 @@ def test_a_setting_reaches_every_part_of_the_experiment_it_belongs_to():
         rotational_variants.practical_settings(dataclasses.asdict(changed))
 
 
+def test_the_sgdm_warmup_sweep_trains_its_own_network():
+    """At paper scale SGDM's sweep trains the 1-D ResNet for its own steps; the other practical runs keep the MLP."""
+    paper = rotational_variants.PAPER
+    planned = rotational_variants.practical_settings(paper)
+    sgdm = [run for run in planned["warmup"] if run["optimizer"] in ("SGDM", "RV-SGDM")]
+    others = [run for run in planned["warmup"] + planned["grid"] if run["optimizer"] not in ("SGDM", "RV-SGDM")]
+    assert {(run["arch"], tuple(run["widths"]), run["steps"]) for run in sgdm} == {
+        (paper.sgdm_arch, paper.sgdm_arch_widths, paper.sgdm_train_steps)} == {("resnet", (8, 16, 32), 300)}
+    assert {run["warmup_steps"] for run in sgdm} == {0, int(paper.warmup_fraction * paper.sgdm_train_steps)}
+    assert {(run["arch"], tuple(run["widths"]), run["steps"]) for run in others} == {
+        (paper.arch, paper.arch_widths, paper.train_steps)}
+    with pytest.raises(ValueError, match="Settings.sgdm_arch"):
+        dataclasses.replace(rotational_variants.SMALL, sgdm_arch="cnn")
+    with pytest.raises(ValueError, match="sgdm_train_steps"):
+        dataclasses.replace(rotational_variants.SMALL, sgdm_train_steps=0)
+
+
 def _verdict(scale):
     return Verdict("dmf-layer-norms", (compare("x vs y", [1.0, 2.0], [1.0, 2.0], 1e-9, "abs"),), scale)
 

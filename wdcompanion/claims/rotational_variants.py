@@ -22,7 +22,9 @@ Their model's mechanism: from a small norm, a plain optimizer's early angular up
    named by ``$WDC_DASK``, resumable with a results folder in ``$WDC_SWEEP_STORE``):
 
    * **warmup**: test accuracy over a learning-rate sweep, with and without warmup, for SGDM and
-     RV-SGDM and for AdamW and RV-AdamW, over seeds. The plain optimizer's warmup gain (mean over
+     RV-SGDM and for AdamW and RV-AdamW, over seeds (SGDM's sweep on a network of its own, ``sgdm_arch``: at
+     paper scale the 1-D ResNet, as the paper's SGDM runs train a ResNet; on the MLP, SGDM gains from warmup
+     only where it diverges without it). The plain optimizer's warmup gain (mean over
      seeds of the paired difference, warmup minus none) must be *significant* somewhere (above
      :data:`SIGNIFICANT_SE` standard errors and above :data:`MIN_GAIN`), and the RV's gain (floored at
      0) divided by the plain one's, averaged over the learning rates with weights
@@ -65,7 +67,7 @@ from .settings import MODIFIED, ClaimSettings, OptimizerCase, describe_fields, d
 CLAIM_ID = "req-rotational-variants"
 
 __all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "practical_settings",
-           "best_cells", "wrapped_settings", "warmup_gains",
+           "best_cells", "wrapped_settings", "warmup_gains", "warmup_comparisons",
            "SIGNIFICANT_SE", "MIN_GAIN", "RV_GAIN_FRACTION", "WRAPPED_CLOSES", "WARMUP_PART", "WRAPPED_PART"]
 
 # The pass criteria of the practical parts, fixed before the runs were made (see the module docstring).
@@ -82,14 +84,18 @@ WRAPPED_PART = "wrapped Adam + L2 closes most of its gap to AdamW"
 FAMILIES = ("SGDM", "AdamW")  # the plain optimizers of the warmup sweep (each with its RV)
 
 
-def _training(settings: Settings) -> dict:
-    """The arguments of :func:`~wdcompanion.training.train_mnist1d` that every practical training shares."""
+def _training(settings: Settings, family: str = "") -> dict:
+    """The arguments of :func:`~wdcompanion.training.train_mnist1d` that the practical trainings share: the
+    SGDM warmup sweep's (``family="SGDM"``: its own network and steps) or every other one's."""
+    if family == "SGDM":
+        return dict(steps=settings.sgdm_train_steps, batch=settings.batch, arch=settings.sgdm_arch,
+                    widths=list(settings.sgdm_arch_widths))
     return dict(steps=settings.train_steps, batch=settings.batch, arch=settings.arch, widths=list(settings.arch_widths))
 
 
-def _warmup_steps(settings: Settings) -> int:
-    """The warmup of a run that has one: ``warmup_fraction`` of the steps, rounded down."""
-    return int(settings.warmup_fraction * settings.train_steps)
+def _warmup_steps(settings: Settings, family: str = "") -> int:
+    """The warmup of a run that has one: ``warmup_fraction`` of its steps, rounded down."""
+    return int(settings.warmup_fraction * _training(settings, family)["steps"])
 
 
 @describe_fields
@@ -111,6 +117,9 @@ class Settings(ClaimSettings):
     batch: int = doc("batch size of every practical training")
     train_steps: int = doc("steps of every practical training (cosine schedule to 0)")
     warmup_fraction: float = doc("linear warmup over this fraction of the steps, where a run has warmup")
+    sgdm_arch: str = doc("network of the SGDM / RV-SGDM warmup sweep: 'mlp' or 'resnet' (the paper's SGDM runs train a ResNet)")
+    sgdm_arch_widths: tuple[int, ...] = doc("its hidden widths (MLP) or stage widths (ResNet)")
+    sgdm_train_steps: int = doc("its steps (cosine schedule to 0)")
     sgdm_lrs: tuple[float, ...] = doc("peak learning rates of the SGDM / RV-SGDM warmup sweep")
     sgdm_wd: float = doc("their weight decay")
     momentum: float = doc("their momentum")
@@ -126,14 +135,16 @@ class Settings(ClaimSettings):
 
     def check(self) -> None:
         self._positive("steps", "neurons", "widths", "net_steps", "net_lr", "net_wd", "arch_widths", "batch", "train_steps",
-                       "sgdm_lrs", "sgdm_wd", "adamw_lrs", "adamw_wd", "grid_lrs", "grid_l2", "grid_wd")
+                       "sgdm_arch_widths", "sgdm_train_steps", "sgdm_lrs", "sgdm_wd", "adamw_lrs", "adamw_wd", "grid_lrs",
+                       "grid_l2", "grid_wd")
         if self.fan_in < 2:
             raise ValueError(f"Settings.fan_in must be >= 2 (a fan-in of 1 cannot rotate), got {self.fan_in}")
         if not 0 < self.settled < self.steps:
             raise ValueError(f"Settings.settled must lie in (0, steps), got {self.settled}")
-        if self.arch not in ("mlp", "resnet"):
-            raise ValueError(f"Settings.arch must be 'mlp' or 'resnet', got {self.arch!r}")
-        if not 0 < self.warmup_fraction < 1 or _warmup_steps(self) < 1:
+        for name in ("arch", "sgdm_arch"):
+            if getattr(self, name) not in ("mlp", "resnet"):
+                raise ValueError(f"Settings.{name} must be 'mlp' or 'resnet', got {getattr(self, name)!r}")
+        if not 0 < self.warmup_fraction < 1 or min(_warmup_steps(self), _warmup_steps(self, "SGDM")) < 1:
             raise ValueError(f"Settings.warmup_fraction must lie in (0, 1) and give at least one warmup step, got "
                              f"{self.warmup_fraction}")
         if not 0 <= self.momentum < 1:
@@ -155,11 +166,13 @@ _WALKS = (
 _COMMON = dict(walks=_WALKS, fan_in=256, settled=100, net_lr=0.01, net_wd=0.1, warmup_fraction=0.1, sgdm_wd=5e-4,
                momentum=0.9, adamw_wd=0.1, adamw_betas=(0.9, 0.95), grid_betas=(0.9, 0.999), arch="mlp", batch=4000)
 SMALL = Settings(steps=600, neurons=32, widths=(64, 64, 64), net_steps=800, arch_widths=(64, 64, 64), train_steps=200,
-                 sgdm_lrs=(0.4, 1.6, 6.4), adamw_lrs=(0.01, 0.04, 0.16, 0.64), seeds=(0, 1, 2),
+                 sgdm_arch="mlp", sgdm_arch_widths=(64, 64, 64), sgdm_train_steps=200, sgdm_lrs=(0.4, 1.6, 6.4),
+                 adamw_lrs=(0.01, 0.04, 0.16, 0.64), seeds=(0, 1, 2),
                  grid_lrs=(0.004, 0.016, 0.064), grid_l2=(1e-3, 1e-2, 1e-1), grid_wd=(0.04, 0.16, 0.64),
                  wrapped_seeds=(1, 2, 3), **_COMMON)
 PAPER = Settings(steps=5000, neurons=256, widths=(512, 512, 512, 512), net_steps=10000, arch_widths=(256, 256, 256),
-                 train_steps=600, sgdm_lrs=tuple(0.1 * 2.0**k for k in range(10)),
+                 train_steps=600, sgdm_arch="resnet", sgdm_arch_widths=(8, 16, 32), sgdm_train_steps=300,
+                 sgdm_lrs=tuple(3.2 * 2 ** (k / 2) for k in range(5)),  # 3.2 ... 12.8: the window of the search
                  adamw_lrs=tuple(0.0025 * 2.0**k for k in range(10)), seeds=(0, 1, 2),
                  grid_lrs=tuple(0.2 * 2.0**-k for k in range(10, -1, -1)),
                  grid_l2=tuple(1e-3 * 2.0**k for k in range(-5, 5)), grid_wd=tuple(1e-2 * 2.0**k for k in range(-2, 10)),
@@ -320,13 +333,13 @@ def practical_settings(settings: Settings) -> dict[str, list[dict]]:
     """
     if not isinstance(settings, Settings):
         raise TypeError(f"settings must be a rotational_variants.Settings such as SMALL, got {type(settings).__name__}")
-    common = _training(settings)
-    warm = _warmup_steps(settings)
     family_options = {"SGDM": (settings.sgdm_lrs, settings.sgdm_wd, dict(momentum=settings.momentum)),
                       "AdamW": (settings.adamw_lrs, settings.adamw_wd, dict(betas=list(settings.adamw_betas)))}
-    warmup = [dict(optimizer=kind, lr=lr, weight_decay=wd, warmup_steps=steps, seed=seed, **options, **common)
+    warmup = [dict(optimizer=kind, lr=lr, weight_decay=wd, warmup_steps=steps, seed=seed, **options,
+                   **_training(settings, family))
               for family, (lrs, wd, options) in family_options.items() for kind in (family, f"RV-{family}")
-              for lr in lrs for steps in (warm, 0) for seed in settings.seeds]
+              for lr in lrs for steps in (_warmup_steps(settings, family), 0) for seed in settings.seeds]
+    common = _training(settings)
     betas = dict(betas=list(settings.grid_betas))
     grid = [dict(optimizer=kind, lr=lr, weight_decay=wd, warmup_steps=0, seed=0, **betas, **common)
             for kind, decays in (("Adam+L2", settings.grid_l2), ("AdamW", settings.grid_wd))
@@ -376,9 +389,10 @@ def warmup_gains(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["optimizer", "lr"])
 
 
-def _warmup_comparisons(gains: pd.DataFrame) -> list[Comparison]:
+def warmup_comparisons(gains: pd.DataFrame, families: tuple[str, ...] = FAMILIES) -> list[Comparison]:
+    """The verdict's warmup comparisons (two per family) from :func:`warmup_gains` of the sweep's runs."""
     comparisons = []
-    for family in FAMILIES:
+    for family in families:
         part = WARMUP_PART.format(family=family)
         plain, rv = gains.loc[family], gains.loc[f"RV-{family}"]
         margin = (plain.gain - plain["standard error"].map(_threshold)).max()
@@ -433,7 +447,7 @@ def _practical(scale: Settings, result: RotationalVariantsResult) -> list[Compar
     rotation_columns = [c for c in result.wrapped.columns if c.startswith("rotation:")]
     result.layer_rotation = (result.wrapped.groupby("optimizer", sort=False)[rotation_columns].mean().T
                              .rename(index=lambda c: c.removeprefix("rotation:")).rename_axis("layer"))
-    return _warmup_comparisons(result.warmup_gains) + _wrapped_comparisons(result.wrapped)
+    return warmup_comparisons(result.warmup_gains) + _wrapped_comparisons(result.wrapped)
 
 
 def run(settings: Settings | str = SMALL, *, practical: bool = True) -> RotationalVariantsResult:
