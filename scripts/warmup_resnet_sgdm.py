@@ -7,7 +7,7 @@ stage, BatchNorm) trained with SGDM on batches of 4,000 for 300 steps needs warm
 with it, 0.65 without) where RV-SGDM does not (0.986 / 0.984). The claim's paper scale now runs its SGDM
 warmup sweep there (``rotational_variants.PAPER``: ``sgdm_arch="resnet"``, peak learning rates 3.2 · 2^(k/2)
 for k = 0 … 4, across the window; warmup over 10% of the steps or none; seeds 0, 1, 2; 60 trainings of
-about a minute each on 2 CPU cores). This script runs exactly those trainings, through the resumable sweep
+about 1.5 minutes each, two at a time on 2 CPU cores: 48 minutes). This script runs exactly those trainings, through the resumable sweep
 runner and into the paper-scale store committed with the book (``book/_generated/sweeps``, which
 ``scripts/paper_runs.py run req-rotational-variants --store book/_generated/sweeps`` then reuses), and prints
 the claim's own warmup comparisons for SGDM, so that part can be read on its own.
@@ -18,7 +18,8 @@ the claim's own warmup comparisons for SGDM, so that part can be read on its own
 rates, SGDM's largest paired gain from warmup exceeds max(2 SE, 0.02) (a regime where plain SGDM needs
 warmup); (2) RV-SGDM's gain (floored at 0) over SGDM's, averaged over the learning rates weighted by how far
 SGDM's gain exceeds that threshold, is at most 0.5 ("substantially reduces the need for warmup").
-**Expected, written before the run** (on 4 December 2026, before any of its results): from the one-seed
+**Expected, written before the run** (on 4 December 2026, before any of its results; it was committed together with
+the results, so the history cannot show the order): from the one-seed
 search, (1) holds at 6.4 and perhaps at 4.5 or 9.1, and (2) holds, because RV-SGDM's gain at 6.4 was 0.002;
 at 12.8 SGDM fails with and without warmup (weight 0), while RV-SGDM needs warmup there (not counted).
 
@@ -35,7 +36,8 @@ Both comparisons pass and the expectation held: SGDM's gain is significant at 6.
 but one seed, 0.48 without warmup against 0.96 and 0.79 for the others, makes its spread too wide), so the
 largest gain clears the threshold by 0.128; RV-SGDM keeps 0.028 of it, against the bound of 0.5. Plain SGDM
 varies much more across seeds than RV-SGDM here, with warmup or without. At 12.8 RV-SGDM needs warmup itself
-(gain 0.18), where SGDM fails either way: the RV moves the window of usable learning rates up.
+(gain 0.18), where SGDM fails either way: the RV moves the window of usable learning rates up. Seed 0's runs at 6.4
+are the one-seed search's, bit for bit: only seeds 1 and 2 are new evidence for the regime the search chose.
 """
 
 from __future__ import annotations

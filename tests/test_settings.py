@@ -96,6 +96,11 @@ def test_the_sgdm_warmup_sweep_trains_its_own_network():
     assert {run["warmup_steps"] for run in sgdm} == {0, int(paper.warmup_fraction * paper.sgdm_train_steps)}
     assert {(run["arch"], tuple(run["widths"]), run["steps"]) for run in others} == {
         (paper.arch, paper.arch_widths, paper.train_steps)}
+    wrapped = rotational_variants.wrapped_settings(paper, {"Adam+L2": (1e-3, 1e-3), "AdamW": (1e-3, 0.1)})
+    assert {(run["arch"], tuple(run["widths"]), run["steps"], run["warmup_steps"]) for run in wrapped} == {
+        (paper.arch, paper.arch_widths, paper.train_steps, int(paper.warmup_fraction * paper.train_steps))}
+    with pytest.raises(ValueError, match="Settings.sgdm_train_steps"):
+        dataclasses.replace(rotational_variants.SMALL, sgdm_train_steps=5)  # 10% of 5 steps: no warmup step
     with pytest.raises(ValueError, match="Settings.sgdm_arch"):
         dataclasses.replace(rotational_variants.SMALL, sgdm_arch="cnn")
     with pytest.raises(ValueError, match="sgdm_train_steps"):

@@ -112,10 +112,10 @@ class Settings(ClaimSettings):
     net_steps: int = doc("training steps of that MLP")
     net_lr: float = doc("its learning rate")
     net_wd: float = doc("its weight decay")
-    arch: str = doc("network of the practical experiments: 'mlp' (BatchNorm MLP) or 'resnet' (1-D ResNet)")
+    arch: str = doc("network of the practical experiments but SGDM's warmup sweep (sgdm_*): 'mlp' (BatchNorm MLP) or 'resnet' (1-D ResNet)")
     arch_widths: tuple[int, ...] = doc("its hidden widths (MLP) or stage widths (ResNet, one block per stage)")
     batch: int = doc("batch size of every practical training")
-    train_steps: int = doc("steps of every practical training (cosine schedule to 0)")
+    train_steps: int = doc("steps of every practical training but SGDM's warmup sweep (cosine schedule to 0)")
     warmup_fraction: float = doc("linear warmup over this fraction of the steps, where a run has warmup")
     sgdm_arch: str = doc("network of the SGDM / RV-SGDM warmup sweep: 'mlp' or 'resnet' (the paper's SGDM runs train a ResNet)")
     sgdm_arch_widths: tuple[int, ...] = doc("its hidden widths (MLP) or stage widths (ResNet)")
@@ -144,9 +144,12 @@ class Settings(ClaimSettings):
         for name in ("arch", "sgdm_arch"):
             if getattr(self, name) not in ("mlp", "resnet"):
                 raise ValueError(f"Settings.{name} must be 'mlp' or 'resnet', got {getattr(self, name)!r}")
-        if not 0 < self.warmup_fraction < 1 or min(_warmup_steps(self), _warmup_steps(self, "SGDM")) < 1:
-            raise ValueError(f"Settings.warmup_fraction must lie in (0, 1) and give at least one warmup step, got "
-                             f"{self.warmup_fraction}")
+        if not 0 < self.warmup_fraction < 1:
+            raise ValueError(f"Settings.warmup_fraction must lie in (0, 1), got {self.warmup_fraction}")
+        for steps, family in (("train_steps", ""), ("sgdm_train_steps", "SGDM")):
+            if _warmup_steps(self, family) < 1:
+                raise ValueError(f"Settings.warmup_fraction ({self.warmup_fraction}) of Settings.{steps} "
+                                 f"({getattr(self, steps)}) must give at least one warmup step")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"Settings.momentum must lie in [0, 1), got {self.momentum}")
         if len(self.seeds) < 2 or len(self.wrapped_seeds) < 2:
