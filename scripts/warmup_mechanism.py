@@ -114,21 +114,13 @@ def _sgdm_trace_run(lr: float, warmup: bool, seed: int, data) -> None:
     optimizer = make_optimizer("SGDM", model, lr=lr, weight_decay=PAPER.sgdm_wd, momentum=PAPER.momentum)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, _warmup_steps(PAPER, "SGDM") if warmup else 0))
     convs = {name: p for name, p in model.named_parameters() if p.ndim == 3}
-    start = {name: p.detach().flatten(1).norm(dim=1).clone() for name, p in convs.items()}
-    previous = {name: p.detach().flatten(1).clone() for name, p in convs.items()}
-    angles, norms = {name: [] for name in convs}, {name: [] for name in convs}
-
-    def record(step: int) -> None:
-        schedule.step()
-        for name, p in convs.items():
-            w = p.detach().flatten(1)
-            cos = torch.nn.functional.cosine_similarity(w, previous[name], dim=1).clamp(-1, 1)
-            angles[name].append(torch.arccos(cos).mean().item())
-            norms[name].append((w.norm(dim=1) / start[name]).mean().item())
-            previous[name] = w.clone()
-
+    start = {name: p.detach().flatten(1).norm(dim=1).numpy().copy() for name, p in convs.items()}
+    tracker = rotation.RotationTracker(model, optimizer, names=convs)  # every step: per-filter angle and norm
     run = nets.train_classifier(model, optimizer, data.x_train, data.y_train, steps, batch_size=PAPER.batch,
-                                seed=seed + 10_000, on_step=record)
+                                seed=seed + 10_000, on_step=lambda _: schedule.step())
+    tracker.remove()
+    angles = {name: tracker.angles(name).mean(axis=1) for name in convs}
+    norms = {name: (tracker.norms(name) / start[name]).mean(axis=1) for name in convs}
     windows = [f"{a}-{b - 1}" for a, b in WINDOWS]
     print(f"SGDM lr {lr:g}, {'warmup' if warmup else 'no warmup'}: test accuracy "
           f"{nets.held_out_accuracy(model, data.x_test, data.y_test):.3f}; training loss per window "
