@@ -68,7 +68,7 @@ import numpy as np
 import torch
 
 from wdcompanion import nets, rotation
-from wdcompanion.claims.rotational_variants import PAPER, SMALL, _warmup_steps
+from wdcompanion.claims.rotational_variants import PAPER, SMALL, warmup_steps
 from wdcompanion.data import mnist1d
 from wdcompanion.training import build_model, make_optimizer, warmup_cosine
 
@@ -96,7 +96,8 @@ def accuracy(variant: str, lr: float, warmup: bool, seed: int, data) -> float:
     model = build_model(SMALL.arch, SMALL.arch_widths, features=data.features, classes=data.classes, seed=seed)
     _prepare(model, variant, lr)
     optimizer = make_optimizer("AdamW", model, lr=lr, weight_decay=SMALL.adamw_wd, betas=SMALL.adamw_betas)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(SMALL.train_steps, _warmup_steps(SMALL) if warmup else 0))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(SMALL.train_steps,
+                                                                             warmup_steps(SMALL, "AdamW") if warmup else 0))
     run = nets.train_classifier(model, optimizer, data.x_train, data.y_train, SMALL.train_steps, batch_size=SMALL.batch,
                                 seed=seed + 10_000, on_step=lambda _: schedule.step())
     if not np.all(np.isfinite(run.losses)):
@@ -112,7 +113,7 @@ def _sgdm_trace_run(lr: float, warmup: bool, seed: int, data) -> None:
     steps = PAPER.sgdm_train_steps
     model = build_model(PAPER.sgdm_arch, PAPER.sgdm_arch_widths, features=data.features, classes=data.classes, seed=seed)
     optimizer = make_optimizer("SGDM", model, lr=lr, weight_decay=PAPER.sgdm_wd, momentum=PAPER.momentum)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, _warmup_steps(PAPER, "SGDM") if warmup else 0))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, warmup_steps(PAPER, "SGDM") if warmup else 0))
     convs = {name: p for name, p in model.named_parameters() if p.ndim == 3}
     start = {name: p.detach().flatten(1).norm(dim=1).numpy().copy() for name, p in convs.items()}
     tracker = rotation.RotationTracker(model, optimizer, names=convs)  # every step: per-filter angle and norm

@@ -67,8 +67,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=None, help="local processes (default: the cores available)")
     args = parser.parse_args(argv)
     table = run_sweep(train_mnist1d, planned(), store=args.store, workers=args.workers, progress=True)
-    table.insert(0, "family", "SGDM")
-    table.insert(1, "warmup", table.warmup_steps > 0)
+    table = rv.warmup_table(table)
     gains = rv.warmup_gains(table)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.pivot_table(index=["optimizer", "lr"], columns="warmup", values="accuracy", aggfunc=list))

@@ -42,7 +42,7 @@ def test_the_practical_experiments_are_complete(full_run):
 _TINY = dataclasses.replace(rotational_variants.SMALL, arch_widths=(8,), batch=32, train_steps=10, sgdm_arch_widths=(8,),
                             sgdm_train_steps=10, sgdm_lrs=(0.1,),
                             adamw_lrs=(0.01,), seeds=(0, 1), grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,),
-                            wrapped_seeds=(1, 2))
+                            wrapped_seeds=(1, 2), grid_arch_widths=(4,), grid_batch=32, grid_train_steps=10)
 
 
 def test_the_practical_sweeps_resume_from_the_store(tmp_path, monkeypatch):
@@ -112,7 +112,7 @@ def test_the_wrapped_criterion_can_miss(l2, adamw, wrapped, status):
     table = pd.DataFrame([dict(optimizer=kind, seed=seed, accuracy=value + noise)
                           for kind, value in (("Adam+L2", l2), ("AdamW", adamw), ("RV-Adam+L2", wrapped))
                           for seed, noise in ((1, -0.002), (2, 0.0), (3, 0.002))])
-    comparisons = rotational_variants._wrapped_comparisons(table)
+    comparisons = rotational_variants.wrapped_comparisons(table)
     assert len(comparisons) == 2
     verdict = _verdict_of(comparisons)
     assert verdict.passed and verdict.status == status, verdict.report()

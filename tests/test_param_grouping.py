@@ -13,7 +13,8 @@ _TINY_BR = dataclasses.replace(balanced_rotation.SMALL, neurons=8, steps=200, ne
 _TINY_RV = dataclasses.replace(rotational_variants.SMALL, steps=120, neurons=4, settled=50, net_steps=10, widths=(8,),
                                arch_widths=(8,), batch=32, train_steps=10, sgdm_arch_widths=(8,),
                                sgdm_train_steps=10, sgdm_lrs=(0.1,), adamw_lrs=(0.01,), seeds=(0, 1),
-                               grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,), wrapped_seeds=(1, 2))
+                               grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,), wrapped_seeds=(1, 2),
+                               grid_arch_widths=(4,), grid_batch=32, grid_train_steps=10)
 
 
 def test_every_training_decays_exactly_the_weights_through_the_one_helper(monkeypatch):

@@ -85,26 +85,35 @@ def test_a_setting_reaches_every_part_of_the_experiment_it_belongs_to():
         rotational_variants.practical_settings(dataclasses.asdict(changed))
 
 
-def test_the_sgdm_warmup_sweep_trains_its_own_network():
-    """At paper scale SGDM's sweep trains the 1-D ResNet for its own steps; the other practical runs keep the MLP."""
+def test_each_practical_experiment_trains_its_own_network():
+    """At paper scale SGDM's sweep and the grids (with the wrapped runs) train the 1-D ResNet, AdamW's sweep the MLP,
+    each for its own steps and batch, through ``training_arguments``."""
     paper = rotational_variants.PAPER
     planned = rotational_variants.practical_settings(paper)
-    sgdm = [run for run in planned["warmup"] if run["optimizer"] in ("SGDM", "RV-SGDM")]
-    others = [run for run in planned["warmup"] + planned["grid"] if run["optimizer"] not in ("SGDM", "RV-SGDM")]
-    assert {(run["arch"], tuple(run["widths"]), run["steps"]) for run in sgdm} == {
-        (paper.sgdm_arch, paper.sgdm_arch_widths, paper.sgdm_train_steps)} == {("resnet", (8, 16, 32), 300)}
-    assert {run["warmup_steps"] for run in sgdm} == {0, int(paper.warmup_fraction * paper.sgdm_train_steps)}
-    assert {(run["arch"], tuple(run["widths"]), run["steps"]) for run in others} == {
-        (paper.arch, paper.arch_widths, paper.train_steps)}
     wrapped = rotational_variants.wrapped_settings(paper, {"Adam+L2": (1e-3, 1e-3), "AdamW": (1e-3, 0.1)})
-    assert {(run["arch"], tuple(run["widths"]), run["steps"], run["warmup_steps"]) for run in wrapped} == {
-        (paper.arch, paper.arch_widths, paper.train_steps, int(paper.warmup_fraction * paper.train_steps))}
-    with pytest.raises(ValueError, match="Settings.sgdm_train_steps"):
-        dataclasses.replace(rotational_variants.SMALL, sgdm_train_steps=5)  # 10% of 5 steps: no warmup step
-    with pytest.raises(ValueError, match="Settings.sgdm_arch"):
-        dataclasses.replace(rotational_variants.SMALL, sgdm_arch="cnn")
-    with pytest.raises(ValueError, match="sgdm_train_steps"):
-        dataclasses.replace(rotational_variants.SMALL, sgdm_train_steps=0)
+    by_experiment = {"SGDM": [run for run in planned["warmup"] if run["optimizer"].endswith("SGDM")],
+                     "AdamW": [run for run in planned["warmup"] if run["optimizer"].endswith("AdamW")],
+                     "grid": planned["grid"] + wrapped}
+    assert sum(map(len, by_experiment.values())) == len(planned["warmup"]) + len(planned["grid"]) + len(wrapped)
+    expected = {"SGDM": ("resnet", (8, 16, 32), 300, 4000), "AdamW": ("mlp", (256, 256, 256), 600, 4000),
+                "grid": ("resnet", (8, 16, 32), 600, 500)}
+    for experiment, runs in by_experiment.items():
+        shared = rotational_variants.training_arguments(paper, experiment)
+        assert {(run["arch"], tuple(run["widths"]), run["steps"], run["batch"]) for run in runs} == {
+            (shared["arch"], tuple(shared["widths"]), shared["steps"], shared["batch"])} == {expected[experiment]}
+    assert {run["warmup_steps"] for run in by_experiment["SGDM"]} == {0, int(paper.warmup_fraction * paper.sgdm_train_steps)}
+    assert {run["warmup_steps"] for run in wrapped} == {rotational_variants.warmup_steps(paper, "grid")} == {60}
+    with pytest.raises(ValueError, match="experiment"):
+        rotational_variants.training_arguments(paper, "Lion")
+    for field, value in (("sgdm_train_steps", 5), ("grid_train_steps", 5)):  # 10% of 5 steps: no warmup step
+        with pytest.raises(ValueError, match=f"Settings.{field}"):
+            dataclasses.replace(rotational_variants.SMALL, **{field: value})
+    for field in ("sgdm_arch", "grid_arch"):
+        with pytest.raises(ValueError, match=f"Settings.{field}"):
+            dataclasses.replace(rotational_variants.SMALL, **{field: "cnn"})
+    for field in ("sgdm_train_steps", "grid_train_steps", "grid_batch"):
+        with pytest.raises(ValueError, match=field):
+            dataclasses.replace(rotational_variants.SMALL, **{field: 0})
 
 
 def _verdict(scale):

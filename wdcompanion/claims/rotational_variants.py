@@ -60,14 +60,15 @@ from .. import nets, rotation
 from ..averaging import rms_over_steps
 from ..data import mnist1d
 from ..sweep import run_sweep, store_from_env
-from ..training import make_optimizer, train_mnist1d
+from ..training import ARCHITECTURES, make_optimizer, train_mnist1d
 from .protocol import Comparison, Verdict, compare
 from .settings import MODIFIED, ClaimSettings, OptimizerCase, describe_fields, doc, resolve, verdict_for
 
 CLAIM_ID = "req-rotational-variants"
 
 __all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "practical_settings",
-           "best_cells", "wrapped_settings", "warmup_gains", "warmup_comparisons",
+           "best_cells", "wrapped_settings", "warmup_table", "warmup_gains", "warmup_comparisons", "wrapped_comparisons", "EXPERIMENTS",
+           "training_arguments", "warmup_steps",
            "SIGNIFICANT_SE", "MIN_GAIN", "RV_GAIN_FRACTION", "WRAPPED_CLOSES", "WARMUP_PART", "WRAPPED_PART"]
 
 # The pass criteria of the practical parts, fixed before the runs were made (see the module docstring).
@@ -84,18 +85,28 @@ WRAPPED_PART = "wrapped Adam + L2 closes most of its gap to AdamW"
 FAMILIES = ("SGDM", "AdamW")  # the plain optimizers of the warmup sweep (each with its RV)
 
 
-def _training(settings: Settings, family: str = "") -> dict:
-    """The arguments of :func:`~wdcompanion.training.train_mnist1d` that the practical trainings share: the
-    SGDM warmup sweep's (``family="SGDM"``: its own network and steps) or every other one's."""
-    if family == "SGDM":
+#: The practical experiments, each training its own network (:func:`training_arguments`): the SGDM and the AdamW
+#: warmup sweeps, and the Adam + L2 / AdamW grids with the wrapped comparison at their best cells.
+EXPERIMENTS = ("SGDM", "AdamW", "grid")
+
+
+def training_arguments(settings: Settings, experiment: str) -> dict:
+    """The arguments of :func:`~wdcompanion.training.train_mnist1d` that the trainings of ``experiment`` (one of
+    :data:`EXPERIMENTS`) share: network, its widths, steps and batch size."""
+    if experiment == "SGDM":
         return dict(steps=settings.sgdm_train_steps, batch=settings.batch, arch=settings.sgdm_arch,
                     widths=list(settings.sgdm_arch_widths))
-    return dict(steps=settings.train_steps, batch=settings.batch, arch=settings.arch, widths=list(settings.arch_widths))
+    if experiment == "AdamW":
+        return dict(steps=settings.train_steps, batch=settings.batch, arch=settings.arch, widths=list(settings.arch_widths))
+    if experiment == "grid":
+        return dict(steps=settings.grid_train_steps, batch=settings.grid_batch, arch=settings.grid_arch,
+                    widths=list(settings.grid_arch_widths))
+    raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {experiment!r}")
 
 
-def _warmup_steps(settings: Settings, family: str = "") -> int:
-    """The warmup of a run that has one: ``warmup_fraction`` of its steps, rounded down."""
-    return int(settings.warmup_fraction * _training(settings, family)["steps"])
+def warmup_steps(settings: Settings, experiment: str) -> int:
+    """The warmup of a run of ``experiment`` that has one: ``warmup_fraction`` of its steps, rounded down."""
+    return int(settings.warmup_fraction * training_arguments(settings, experiment)["steps"])
 
 
 @describe_fields
@@ -112,10 +123,10 @@ class Settings(ClaimSettings):
     net_steps: int = doc("training steps of that MLP")
     net_lr: float = doc("its learning rate")
     net_wd: float = doc("its weight decay")
-    arch: str = doc("network of the practical experiments but SGDM's warmup sweep (sgdm_*): 'mlp' (BatchNorm MLP) or 'resnet' (1-D ResNet)")
+    arch: str = doc("network of the AdamW / RV-AdamW warmup sweep: 'mlp' (BatchNorm MLP) or 'resnet' (1-D ResNet)")
     arch_widths: tuple[int, ...] = doc("its hidden widths (MLP) or stage widths (ResNet, one block per stage)")
-    batch: int = doc("batch size of every practical training")
-    train_steps: int = doc("steps of every practical training but SGDM's warmup sweep (cosine schedule to 0)")
+    batch: int = doc("batch size of both warmup sweeps (SGDM's and AdamW's)")
+    train_steps: int = doc("steps of the AdamW / RV-AdamW warmup sweep (cosine schedule to 0)")
     warmup_fraction: float = doc("linear warmup over this fraction of the steps, where a run has warmup")
     sgdm_arch: str = doc("network of the SGDM / RV-SGDM warmup sweep: 'mlp' or 'resnet' (the paper's SGDM runs train a ResNet)")
     sgdm_arch_widths: tuple[int, ...] = doc("its hidden widths (MLP) or stage widths (ResNet)")
@@ -131,23 +142,27 @@ class Settings(ClaimSettings):
     grid_l2: tuple[float, ...] = doc("L2 coefficients of the Adam + L2 grid")
     grid_wd: tuple[float, ...] = doc("weight decays of the AdamW grid")
     grid_betas: tuple[float, float] = doc("Adam's betas in the grids and the wrapped comparison")
+    grid_arch: str = doc("network of the grids and the wrapped comparison: 'mlp' or 'resnet' (the paper's grid trains a ResNet-18)")
+    grid_arch_widths: tuple[int, ...] = doc("its hidden widths (MLP) or stage widths (ResNet)")
+    grid_batch: int = doc("their batch size")
+    grid_train_steps: int = doc("their steps (cosine schedule to 0; the wrapped comparison's warm up over warmup_fraction)")
     wrapped_seeds: tuple[int, ...] = doc("seeds of the wrapped comparison (not the grid's seed 0, which chose the cells)")
 
     def check(self) -> None:
         self._positive("steps", "neurons", "widths", "net_steps", "net_lr", "net_wd", "arch_widths", "batch", "train_steps",
                        "sgdm_arch_widths", "sgdm_train_steps", "sgdm_lrs", "sgdm_wd", "adamw_lrs", "adamw_wd", "grid_lrs",
-                       "grid_l2", "grid_wd")
+                       "grid_l2", "grid_wd", "grid_arch_widths", "grid_batch", "grid_train_steps")
         if self.fan_in < 2:
             raise ValueError(f"Settings.fan_in must be >= 2 (a fan-in of 1 cannot rotate), got {self.fan_in}")
         if not 0 < self.settled < self.steps:
             raise ValueError(f"Settings.settled must lie in (0, steps), got {self.settled}")
-        for name in ("arch", "sgdm_arch"):
-            if getattr(self, name) not in ("mlp", "resnet"):
-                raise ValueError(f"Settings.{name} must be 'mlp' or 'resnet', got {getattr(self, name)!r}")
+        for name in ("arch", "sgdm_arch", "grid_arch"):
+            if getattr(self, name) not in ARCHITECTURES:
+                raise ValueError(f"Settings.{name} must be one of {ARCHITECTURES}, got {getattr(self, name)!r}")
         if not 0 < self.warmup_fraction < 1:
             raise ValueError(f"Settings.warmup_fraction must lie in (0, 1), got {self.warmup_fraction}")
-        for steps, family in (("train_steps", ""), ("sgdm_train_steps", "SGDM")):
-            if _warmup_steps(self, family) < 1:
+        for steps, experiment in (("train_steps", "AdamW"), ("sgdm_train_steps", "SGDM"), ("grid_train_steps", "grid")):
+            if warmup_steps(self, experiment) < 1:
                 raise ValueError(f"Settings.warmup_fraction ({self.warmup_fraction}) of Settings.{steps} "
                                  f"({getattr(self, steps)}) must give at least one warmup step")
         if not 0 <= self.momentum < 1:
@@ -167,19 +182,20 @@ _WALKS = (
     OptimizerCase("Adam+L2 (wrapped, AdamW angle)", "adam_l2", 0.02, 0.1, (0.9, 0.99), None),
 )
 _COMMON = dict(walks=_WALKS, fan_in=256, settled=100, net_lr=0.01, net_wd=0.1, warmup_fraction=0.1, sgdm_wd=5e-4,
-               momentum=0.9, adamw_wd=0.1, adamw_betas=(0.9, 0.95), grid_betas=(0.9, 0.999), arch="mlp", batch=4000)
+               momentum=0.9, adamw_wd=0.1, adamw_betas=(0.9, 0.95), grid_betas=(0.9, 0.999), arch="mlp", batch=4000,
+               grid_arch="resnet", grid_arch_widths=(8, 16, 32), grid_batch=500)
 SMALL = Settings(steps=600, neurons=32, widths=(64, 64, 64), net_steps=800, arch_widths=(64, 64, 64), train_steps=200,
                  sgdm_arch="mlp", sgdm_arch_widths=(64, 64, 64), sgdm_train_steps=200, sgdm_lrs=(0.4, 1.6, 6.4),
                  adamw_lrs=(0.01, 0.04, 0.16, 0.64), seeds=(0, 1, 2),
                  grid_lrs=(0.004, 0.016, 0.064), grid_l2=(1e-3, 1e-2, 1e-1), grid_wd=(0.04, 0.16, 0.64),
-                 wrapped_seeds=(1, 2, 3), **_COMMON)
+                 grid_train_steps=200, wrapped_seeds=(1, 2, 3), **_COMMON)
 PAPER = Settings(steps=5000, neurons=256, widths=(512, 512, 512, 512), net_steps=10000, arch_widths=(256, 256, 256),
                  train_steps=600, sgdm_arch="resnet", sgdm_arch_widths=(8, 16, 32), sgdm_train_steps=300,
                  sgdm_lrs=tuple(3.2 * 2 ** (k / 2) for k in range(5)),  # 3.2 ... 12.8: the window of the search
                  adamw_lrs=tuple(0.0025 * 2.0**k for k in range(10)), seeds=(0, 1, 2),
                  grid_lrs=tuple(0.2 * 2.0**-k for k in range(10, -1, -1)),
                  grid_l2=tuple(1e-3 * 2.0**k for k in range(-5, 5)), grid_wd=tuple(1e-2 * 2.0**k for k in range(-2, 10)),
-                 wrapped_seeds=(1, 2, 3, 4, 5), **_COMMON)
+                 grid_train_steps=600, wrapped_seeds=(1, 2, 3, 4, 5), **_COMMON)
 REGISTERED = {"small": SMALL, "paper": PAPER}
 
 
@@ -339,10 +355,10 @@ def practical_settings(settings: Settings) -> dict[str, list[dict]]:
     family_options = {"SGDM": (settings.sgdm_lrs, settings.sgdm_wd, dict(momentum=settings.momentum)),
                       "AdamW": (settings.adamw_lrs, settings.adamw_wd, dict(betas=list(settings.adamw_betas)))}
     warmup = [dict(optimizer=kind, lr=lr, weight_decay=wd, warmup_steps=steps, seed=seed, **options,
-                   **_training(settings, family))
+                   **training_arguments(settings, family))
               for family, (lrs, wd, options) in family_options.items() for kind in (family, f"RV-{family}")
-              for lr in lrs for steps in (_warmup_steps(settings, family), 0) for seed in settings.seeds]
-    common = _training(settings)
+              for lr in lrs for steps in (warmup_steps(settings, family), 0) for seed in settings.seeds]
+    common = training_arguments(settings, "grid")
     betas = dict(betas=list(settings.grid_betas))
     grid = [dict(optimizer=kind, lr=lr, weight_decay=wd, warmup_steps=0, seed=0, **betas, **common)
             for kind, decays in (("Adam+L2", settings.grid_l2), ("AdamW", settings.grid_wd))
@@ -363,7 +379,8 @@ def wrapped_settings(settings: Settings, best: dict[str, tuple[float, float]]) -
     learning rate and weight decay (its target angle is AdamW's, its inner optimizer Adam + L2 with that
     coefficient). Every run tracks its per-layer rotation.
     """
-    common = dict(**_training(settings), betas=list(settings.grid_betas), warmup_steps=_warmup_steps(settings), track=True)
+    common = dict(**training_arguments(settings, "grid"), betas=list(settings.grid_betas),
+                  warmup_steps=warmup_steps(settings, "grid"), track=True)
     cells = {"Adam+L2": best["Adam+L2"], "AdamW": best["AdamW"], "RV-Adam+L2": best["AdamW"]}
     return [dict(optimizer=kind, lr=lr, weight_decay=wd, seed=seed, **common)
             for kind, (lr, wd) in cells.items() for seed in settings.wrapped_seeds]
@@ -376,6 +393,18 @@ def _significant(gain: float, se: float) -> bool:
 def _threshold(se: float) -> float:
     """How large a gain must be to count (:func:`_significant`): above both SIGNIFICANT_SE standard errors and MIN_GAIN."""
     return max(SIGNIFICANT_SE * se, MIN_GAIN)
+
+
+def warmup_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The warmup sweep's runs (rows of :func:`~wdcompanion.sweep.run_sweep` over ``practical_settings()["warmup"]``
+    or a part of it) with a ``family`` column (the plain optimizer: ``"SGDM"`` for SGDM and RV-SGDM) and a boolean
+    ``warmup`` column first, as :func:`warmup_gains` reads them."""
+    if not {"optimizer", "warmup_steps"} <= set(runs.columns):
+        raise ValueError(f"runs must have 'optimizer' and 'warmup_steps' columns, got {list(runs.columns)}")
+    table = runs.reset_index(drop=True)
+    table.insert(0, "family", table.optimizer.str.removeprefix("RV-"))
+    table.insert(1, "warmup", table.warmup_steps > 0)
+    return table
 
 
 def warmup_gains(table: pd.DataFrame) -> pd.DataFrame:
@@ -418,7 +447,9 @@ def warmup_comparisons(gains: pd.DataFrame, families: tuple[str, ...] = FAMILIES
     return comparisons
 
 
-def _wrapped_comparisons(wrapped: pd.DataFrame) -> list[Comparison]:
+def wrapped_comparisons(wrapped: pd.DataFrame) -> list[Comparison]:
+    """The verdict's two wrapped Adam + L2 comparisons from the runs of :func:`wrapped_settings` (a gap, and how much
+    of it the wrapper closes)."""
     accuracy = wrapped.groupby("optimizer", sort=False).accuracy
     mean, se = accuracy.mean(), accuracy.std(ddof=1) / np.sqrt(accuracy.count())
     gap = float(mean["AdamW"] - mean["Adam+L2"])
@@ -440,9 +471,7 @@ def _practical(scale: Settings, result: RotationalVariantsResult) -> list[Compar
     planned = practical_settings(scale)
     store = store_from_env()
     table = run_sweep(train_mnist1d, planned["warmup"] + planned["grid"], store=store)
-    warmup = table.iloc[:len(planned["warmup"])].reset_index(drop=True)
-    warmup.insert(0, "family", warmup.optimizer.str.removeprefix("RV-"))
-    warmup.insert(1, "warmup", warmup.warmup_steps > 0)
+    warmup = warmup_table(table.iloc[:len(planned["warmup"])])
     result.warmup = warmup
     result.grid = table.iloc[len(planned["warmup"]):].reset_index(drop=True)
     result.warmup_gains = warmup_gains(warmup)
@@ -450,7 +479,7 @@ def _practical(scale: Settings, result: RotationalVariantsResult) -> list[Compar
     rotation_columns = [c for c in result.wrapped.columns if c.startswith("rotation:")]
     result.layer_rotation = (result.wrapped.groupby("optimizer", sort=False)[rotation_columns].mean().T
                              .rename(index=lambda c: c.removeprefix("rotation:")).rename_axis("layer"))
-    return warmup_comparisons(result.warmup_gains) + _wrapped_comparisons(result.wrapped)
+    return warmup_comparisons(result.warmup_gains) + wrapped_comparisons(result.wrapped)
 
 
 def run(settings: Settings | str = SMALL, *, practical: bool = True) -> RotationalVariantsResult:
