@@ -54,6 +54,12 @@ The 1-D ResNet (8-16-32) with batches of 4,000, SGDM, wd 5e-4, 300 steps (4 Dece
   same norm growth offered above for batch 1,000, with the opposite effect: there it plausibly kept too large a
   learning rate usable, here it lowers the effective learning rate so far that a 300-step run stalls.
 
+The same ResNet with batches of 4,000, AdamW, wd 0.1, betas (0.9, 0.95), 300 steps, lr 0.02 / 0.08 / 0.32 / 1.28,
+and RV-AdamW (6 December 2026). **Expected, written and committed before the run:** not known. The full-batch MLP
+needs warmup with AdamW at lr 0.04 and 0.16 (above), while this ResNet at batch 1,000 did not at any lr; if the
+mechanism is the transient of the hidden weights under nearly full batches, as on the MLP, a gap of several
+points should appear at one of the middle learning rates, with RV-AdamW's smaller. Results: not yet run.
+
 Not yet tried: longer runs, a rotational read-out, a transformer. (BatchNorm without trained affine parameters and a
 start at the equilibrium norm: `scripts/warmup_mechanism.py`.)
 """
