@@ -30,7 +30,8 @@ Their model's mechanism: from a small norm, a plain optimizer's early angular up
      0) divided by the plain one's, averaged over the learning rates with weights
      :math:`\max(g - \max(2\,\mathrm{SE}, 0.02), 0)` (how far the plain gain :math:`g` clears that
      threshold), must be at most :data:`RV_GAIN_FRACTION`;
-   * **Adam + L2 vs AdamW**: a learning-rate × weight-decay grid of each (one seed), reported as
+   * **Adam + L2 vs AdamW**: a learning-rate × weight-decay grid of each (one seed) on a network of its
+     own, ``grid_arch`` (the 1-D ResNet, as the paper's grid trains a ResNet-18; minibatches), reported as
      heatmaps; at each one's best cell and at AdamW's best for the wrapper, over fresh seeds, wrapped
      Adam + L2 must close at least :data:`WRAPPED_CLOSES` of the gap between Adam + L2 and AdamW, where
      that gap is significant (same rule); per-layer rotation of the three is reported.
