@@ -50,7 +50,11 @@ RV-AdamW at the same cell (the RV without the inner :math:`\ell_2`) and the wrap
 setting (lr 1.25e-2, decay 8e-2, as its CIFAR-10 runs). **Expected, written before the run:** RV-AdamW at
 AdamW's cell reaches about AdamW's accuracy (0.98), and the wrapper at decay 0.08 recovers about that too; if so,
 the wrapper's loss comes from the large coefficient of its inner :math:`\ell_2`, not from the rotational
-update. Results: not yet run.
+update. What it printed on 6 December 2026 (10 trainings, about a minute): RV-AdamW at AdamW's cell 0.986-0.988
+(mean 0.987, against AdamW's 0.988), the wrapper at the paper's setting 0.974-0.982 (mean 0.979, against 0.763 at
+AdamW's cell). The expectation held: at AdamW's best cell the rotational update does as well as AdamW, and the
+wrapper's loss of accuracy there comes from its inner :math:`\ell_2` coefficient, 5.12. At 0.08 the wrapper is
+still slightly below Adam + L2 at its own best cell (0.986): on this task it does not beat either optimizer.
 """
 
 from __future__ import annotations
