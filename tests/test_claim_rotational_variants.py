@@ -73,6 +73,16 @@ def _warmup_table(plain_gain, rv_gain, spread=0.0):
     return pd.DataFrame(rows)
 
 
+def test_warmup_table_names_each_runs_family_and_whether_it_warmed_up():
+    runs = pd.DataFrame(dict(optimizer=["SGDM", "RV-SGDM", "AdamW"], warmup_steps=[20, 0, 0], accuracy=[0.9, 0.8, 0.7]))
+    table = rotational_variants.warmup_table(runs)
+    assert list(table.columns[:2]) == ["family", "warmup"]
+    assert list(table.family) == ["SGDM", "SGDM", "AdamW"] and list(table.warmup) == [True, False, False]
+    assert "family" not in runs  # the sweep's own table is left as it was
+    with pytest.raises(ValueError, match="runs must have"):
+        rotational_variants.warmup_table(runs.drop(columns="warmup_steps"))
+
+
 def _verdict_of(comparisons):
     firm = compare("firm", [1.0], 1.0, 1e-9)
     return Verdict(rotational_variants.CLAIM_ID, (firm, *comparisons))
