@@ -13,7 +13,7 @@ rates 0.2 · 2^-k for k = 10 … 0, :math:`\ell_2` coefficients 10^-3 · 2^k (k 
 best cells over seeds 1-5 with warmup (15 trainings). This script runs exactly those trainings through the
 resumable sweep runner, into the paper-scale store committed with the book (``book/_generated/sweeps``,
 which ``scripts/paper_runs.py run req-rotational-variants --store book/_generated/sweeps`` then reuses),
-and prints the claim's own comparisons for this part.
+and prints the claim's own comparisons for this part (``--diagnose-wrapper`` adds ten trainings, below).
 
 **The criterion** is the claim's, unchanged and fixed before any run (the module docstring of
 :mod:`wdcompanion.claims.rotational_variants`): AdamW's accuracy minus Adam + L2's at their best cells,
@@ -27,6 +27,9 @@ optimizers' best cells will likely lie within 0.02 of each other and the part is
 reproduced* for want of a gap to close, as on the MLP (gap -0.005 there). The per-layer rotation of
 Adam + L2 at its best cell is expected to vary across layers much more than AdamW's (the paper reports
 about 30 times for Adam + L2 on ResNet-18); how much is not predicted.
+
+(Correction, after the run: "gap -0.005" above is the MLP's gap *minus* the 0.02 threshold; AdamW was 0.015 ahead
+of Adam + L2 there.)
 
 What it printed on 6 December 2026 (library of commit cec9850; 2 CPU cores, 30 minutes for the grids, 2 for the
 wrapped runs). Over the grids both optimizers reach 0.97-0.99 wherever the learning rate is at least 0.0016
@@ -52,7 +55,8 @@ AdamW's cell reaches about AdamW's accuracy (0.98), and the wrapper at decay 0.0
 the wrapper's loss comes from the large coefficient of its inner :math:`\ell_2`, not from the rotational
 update. What it printed on 6 December 2026 (10 trainings, about a minute): RV-AdamW at AdamW's cell 0.986-0.988
 (mean 0.987, against AdamW's 0.988), the wrapper at the paper's setting 0.974-0.982 (mean 0.979, against 0.763 at
-AdamW's cell). The expectation held: at AdamW's best cell the rotational update does as well as AdamW, and the
+AdamW's cell). The paper's wrapped setting is read from its official experiment scripts (our digest of them), not
+from the paper's text. The expectation held: at AdamW's best cell the rotational update does as well as AdamW, and the
 wrapper's loss of accuracy there comes from its inner :math:`\ell_2` coefficient, 5.12. At 0.08 the wrapper is
 still slightly below Adam + L2 at its own best cell (0.986): on this task it does not beat either optimizer.
 """

@@ -105,6 +105,11 @@ def test_each_practical_experiment_trains_its_own_network():
     assert {run["warmup_steps"] for run in wrapped} == {rotational_variants.warmup_steps(paper, "grid")} == {60}
     with pytest.raises(ValueError, match="experiment"):
         rotational_variants.training_arguments(paper, "Lion")
+    with pytest.raises(TypeError, match="rotational_variants.Settings"):
+        rotational_variants.warmup_steps(dataclasses.asdict(paper), "grid")
+    for field in ("adamw_betas", "grid_betas"):
+        with pytest.raises(ValueError, match=f"Settings.{field}"):
+            dataclasses.replace(rotational_variants.SMALL, **{field: (0.9, 1.5)})
     for field, value in (("sgdm_train_steps", 5), ("grid_train_steps", 5)):  # 10% of 5 steps: no warmup step
         with pytest.raises(ValueError, match=f"Settings.{field}"):
             dataclasses.replace(rotational_variants.SMALL, **{field: value})

@@ -58,6 +58,7 @@ import pandas as pd
 import torch
 
 from .. import nets, rotation
+from .._validation import check_betas
 from ..averaging import rms_over_steps
 from ..data import mnist1d
 from ..sweep import run_sweep, store_from_env
@@ -94,6 +95,8 @@ EXPERIMENTS = ("SGDM", "AdamW", "grid")
 def training_arguments(settings: Settings, experiment: str) -> dict:
     """The arguments of :func:`~wdcompanion.training.train_mnist1d` that the trainings of ``experiment`` (one of
     :data:`EXPERIMENTS`) share: network, its widths, steps and batch size."""
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings must be a rotational_variants.Settings such as SMALL, got {type(settings).__name__}")
     if experiment == "SGDM":
         return dict(steps=settings.sgdm_train_steps, batch=settings.batch, arch=settings.sgdm_arch,
                     widths=list(settings.sgdm_arch_widths))
@@ -166,6 +169,8 @@ class Settings(ClaimSettings):
             if warmup_steps(self, experiment) < 1:
                 raise ValueError(f"Settings.warmup_fraction ({self.warmup_fraction}) of Settings.{steps} "
                                  f"({getattr(self, steps)}) must give at least one warmup step")
+        for name in ("adamw_betas", "grid_betas"):
+            check_betas(getattr(self, name), f"Settings.{name}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"Settings.momentum must lie in [0, 1), got {self.momentum}")
         if len(self.seeds) < 2 or len(self.wrapped_seeds) < 2:
