@@ -67,7 +67,8 @@ every learning rate tried, with warmup or without. So the expectation did not ho
 transient does not cost accuracy. The issue's next candidate for AdamW is a small transformer on a generated
 sequence task (not yet built).
 
-Not yet tried: longer runs, a rotational read-out, a transformer, AdamW on the ResNet above lr 1.28. (BatchNorm without trained affine parameters and a
+Not yet tried: longer runs, a rotational read-out, a transformer, AdamW on the ResNet above lr 1.28.
+(BatchNorm without trained affine parameters and a
 start at the equilibrium norm: `scripts/warmup_mechanism.py`.)
 """
 

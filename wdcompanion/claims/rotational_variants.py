@@ -110,7 +110,8 @@ def training_arguments(settings: Settings, experiment: str) -> dict:
 
 def warmup_steps(settings: Settings, experiment: str) -> int:
     """The warmup of a run of ``experiment`` that has one: ``warmup_fraction`` of its steps, rounded down."""
-    return int(settings.warmup_fraction * training_arguments(settings, experiment)["steps"])
+    steps = training_arguments(settings, experiment)["steps"]  # checks settings and experiment first
+    return int(settings.warmup_fraction * steps)
 
 
 @describe_fields
