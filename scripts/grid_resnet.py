@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
             print(cells.pivot(index="weight_decay", columns="lr", values="accuracy").round(3))
         print("best cells:", best)
         print(wrapped.pivot(index="seed", columns="optimizer", values="accuracy").round(3))
-        rotation = wrapped.groupby("optimizer", sort=False)[[c for c in wrapped if c.startswith("rotation:")]].mean().T
+        rotation = rv.layer_rotation(wrapped)
         print(pd.concat([rotation, (rotation.max() / rotation.min()).to_frame("max / min").T]).round(4))
     for c in rv.wrapped_comparisons(wrapped):
         print(f"{'pass' if c.passed else 'MISS'}: {c.name}: {c.measured} ({c.kind} {c.predicted})")
@@ -105,12 +105,7 @@ def main(argv: list[str]) -> int:
 
 def diagnose_wrapper(adamw_cell: tuple[float, float], store: Path, workers: int | None) -> pd.DataFrame:
     """Test accuracy per seed of RV-AdamW at AdamW's best cell and of the wrapper at the paper's wrapped setting."""
-    paper = rv.PAPER
-    common = dict(**rv.training_arguments(paper, "grid"), betas=list(paper.grid_betas),
-                  warmup_steps=rv.warmup_steps(paper, "grid"), track=True)
-    cells = {("RV-AdamW", *adamw_cell), ("RV-Adam+L2", 1.25e-2, 8e-2)}
-    runs = [dict(optimizer=kind, lr=lr, weight_decay=wd, seed=seed, **common)
-            for kind, lr, wd in sorted(cells) for seed in paper.wrapped_seeds]
+    runs = rv.wrapped_runs(rv.PAPER, {"RV-Adam+L2": (1.25e-2, 8e-2), "RV-AdamW": adamw_cell})
     table = run_sweep(train_mnist1d, runs, store=store, workers=workers, progress=True)
     return table.pivot(index="seed", columns=["optimizer", "lr", "weight_decay"], values="accuracy")
 

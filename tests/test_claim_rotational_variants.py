@@ -83,6 +83,16 @@ def test_warmup_table_names_each_runs_family_and_whether_it_warmed_up():
         rotational_variants.warmup_table(runs.drop(columns="warmup_steps"))
 
 
+def test_layer_rotation_averages_each_layers_tracked_angle_over_seeds():
+    runs = pd.DataFrame({"optimizer": ["AdamW", "AdamW", "Adam+L2"], "seed": [1, 2, 1], "accuracy": [0.9, 0.9, 0.8],
+                         "rotation:0.weight": [0.01, 0.03, 0.1], "rotation:2.weight": [0.02, 0.02, 0.4]})
+    table = rotational_variants.layer_rotation(runs)
+    assert list(table.columns) == ["AdamW", "Adam+L2"] and list(table.index) == ["0.weight", "2.weight"]
+    assert table.loc["0.weight", "AdamW"] == pytest.approx(0.02) and table.loc["2.weight", "Adam+L2"] == 0.4
+    with pytest.raises(ValueError, match="rotation:NAME"):
+        rotational_variants.layer_rotation(runs[["optimizer", "seed", "accuracy"]])
+
+
 def _verdict_of(comparisons):
     firm = compare("firm", [1.0], 1.0, 1e-9)
     return Verdict(rotational_variants.CLAIM_ID, (firm, *comparisons))

@@ -68,9 +68,9 @@ from .settings import MODIFIED, ClaimSettings, OptimizerCase, describe_fields, d
 
 CLAIM_ID = "req-rotational-variants"
 
-__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "practical_settings",
-           "best_cells", "wrapped_settings", "warmup_table", "warmup_gains", "warmup_comparisons", "wrapped_comparisons", "EXPERIMENTS",
-           "training_arguments", "warmup_steps",
+__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "EXPERIMENTS",
+           "training_arguments", "warmup_steps", "practical_settings", "best_cells", "wrapped_settings", "wrapped_runs",
+           "layer_rotation", "warmup_table", "warmup_gains", "warmup_comparisons", "wrapped_comparisons",
            "SIGNIFICANT_SE", "MIN_GAIN", "RV_GAIN_FRACTION", "WRAPPED_CLOSES", "WARMUP_PART", "WRAPPED_PART"]
 
 # The pass criteria of the practical parts, fixed before the runs were made (see the module docstring).
@@ -388,11 +388,26 @@ def wrapped_settings(settings: Settings, best: dict[str, tuple[float, float]]) -
     learning rate and weight decay (its target angle is AdamW's, its inner optimizer Adam + L2 with that
     coefficient). Every run tracks its per-layer rotation.
     """
+    return wrapped_runs(settings, {"Adam+L2": best["Adam+L2"], "AdamW": best["AdamW"], "RV-Adam+L2": best["AdamW"]})
+
+
+def wrapped_runs(settings: Settings, cells: dict[str, tuple[float, float]]) -> list[dict]:
+    """Runs set up as the wrapped comparison's (the grid's network, ``grid_betas``, warmup, rotation tracked), one per
+    optimizer kind of ``cells`` (kind -> ``(lr, weight_decay)``) and seed of ``wrapped_seeds``."""
     common = dict(**training_arguments(settings, "grid"), betas=list(settings.grid_betas),
                   warmup_steps=warmup_steps(settings, "grid"), track=True)
-    cells = {"Adam+L2": best["Adam+L2"], "AdamW": best["AdamW"], "RV-Adam+L2": best["AdamW"]}
     return [dict(optimizer=kind, lr=lr, weight_decay=wd, seed=seed, **common)
             for kind, (lr, wd) in cells.items() for seed in settings.wrapped_seeds]
+
+
+def layer_rotation(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per layer (index) and optimizer (columns, in order of appearance): the ``rotation:NAME`` columns of tracked runs
+    (:func:`wrapped_runs`), mean over seeds."""
+    columns = [c for c in runs.columns if c.startswith("rotation:")]
+    if not columns:
+        raise ValueError("runs must have rotation:NAME columns (trainings with track=True)")
+    return (runs.groupby("optimizer", sort=False)[columns].mean().T
+            .rename(index=lambda c: c.removeprefix("rotation:")).rename_axis("layer"))
 
 
 def _significant(gain: float, se: float) -> bool:
@@ -485,9 +500,7 @@ def _practical(scale: Settings, result: RotationalVariantsResult) -> list[Compar
     result.grid = table.iloc[len(planned["warmup"]):].reset_index(drop=True)
     result.warmup_gains = warmup_gains(warmup)
     result.wrapped = run_sweep(train_mnist1d, wrapped_settings(scale, best_cells(result.grid)), store=store)
-    rotation_columns = [c for c in result.wrapped.columns if c.startswith("rotation:")]
-    result.layer_rotation = (result.wrapped.groupby("optimizer", sort=False)[rotation_columns].mean().T
-                             .rename(index=lambda c: c.removeprefix("rotation:")).rename_axis("layer"))
+    result.layer_rotation = layer_rotation(result.wrapped)
     return warmup_comparisons(result.warmup_gains) + wrapped_comparisons(result.wrapped)
 
 
