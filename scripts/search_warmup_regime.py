@@ -67,7 +67,15 @@ every learning rate tried, with warmup or without. So the expectation did not ho
 transient does not cost accuracy. The issue's next candidate for AdamW is a small transformer on a generated
 sequence task (not yet built).
 
-Not yet tried: longer runs, a rotational read-out, a transformer, AdamW on the ResNet above lr 1.28.
+A pre-LayerNorm transformer on MNIST-1D (``arch: "transformer"``, :func:`wdcompanion.nets.transformer1d`: patches of 4
+points as 10 tokens, width 32, 2 blocks, 4 heads; the GPT-2 layout), AdamW and RV-AdamW, wd 0.1, betas (0.9, 0.95),
+batch 256, 600 steps, warmup 0.1, lr 0.001 / 0.004 / 0.016 / 0.064, 1 seed (7 December 2026). **Expected, written and
+committed before the run:** pre-LN transformers are reported to train without warmup where post-LN ones need it (Xiong
+et al. 2020), yet the paper's GPT-2 (pre-LN, AdamW) loses accuracy without warmup at its larger learning rates. We
+expect plain AdamW's gap to grow with the learning rate, reaching at least 0.02 at 0.016 or 0.064 before both fail,
+and RV-AdamW's gap to stay below half of it; if no gap appears, a post-LN variant is the next candidate.
+
+Not yet tried: longer runs, a rotational read-out, AdamW on the ResNet above lr 1.28.
 (BatchNorm without trained affine parameters and a
 start at the equilibrium norm: `scripts/warmup_mechanism.py`.)
 """
