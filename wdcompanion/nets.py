@@ -11,8 +11,6 @@ r"""Small networks with normalization, and generated data (nothing is downloaded
 * :func:`resnet`: a ResNet-style CNN (basic residual blocks, BatchNorm after every convolution),
   and :func:`teacher_images` to feed it; :func:`resnet1d`, the same for 1-D signals (MNIST-1D,
   :func:`wdcompanion.data.mnist1d`).
-* :func:`transformer1d`: a small pre-LayerNorm transformer encoder that reads a 1-D signal as a
-  sequence of patches (MNIST-1D: 10 tokens of 4 points), for the AdamW warmup experiments.
 * :func:`train_classifier`: mini-batch training with a given optimizer, recording gradient norms;
   :func:`held_out_accuracy` on held-out data.
 """
@@ -28,7 +26,7 @@ from torch import nn
 
 from ._validation import check_count
 
-__all__ = ["NORMS", "teacher_data", "teacher_images", "WSLinear", "mlp", "cnn", "resnet", "resnet1d", "transformer1d", "TrainingRun",
+__all__ = ["NORMS", "teacher_data", "teacher_images", "WSLinear", "mlp", "cnn", "resnet", "resnet1d", "TrainingRun",
            "train_classifier", "held_out_accuracy"]
 
 NORMS = ("batch", "layer", "layer+ws", "none")
@@ -161,55 +159,6 @@ def resnet1d(length: int, widths: Sequence[int] = (16, 32, 64), blocks: int = 1,
     """
     body = resnet(1, widths, blocks, classes, seed, dims=1)
     return nn.Sequential(nn.Unflatten(1, (1, check_count(length, "length"))), *body)
-
-
-class _PatchEmbedding(nn.Module):
-    r"""``(n, length)`` to ``(n, tokens, width)``: each patch of ``patch`` points times :math:`W_e`, plus a learned position row."""
-
-    def __init__(self, length: int, patch: int, width: int):
-        super().__init__()
-        self.patch = patch
-        self.project = nn.Linear(patch, width)
-        self.position = nn.Parameter(0.02 * torch.randn(length // patch, width))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(x.unflatten(1, (-1, self.patch))) + self.position
-
-
-class _MeanToken(nn.Module):
-    """The final LayerNorm of a pre-LN transformer, then the mean over tokens: ``(n, tokens, width)`` to ``(n, width)``."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x).mean(dim=1)
-
-
-def transformer1d(length: int, width: int = 32, depth: int = 2, classes: int = 10, *, patch: int = 4, heads: int = 4,
-                  seed: int = 0) -> nn.Sequential:
-    r"""A pre-LayerNorm transformer encoder for signals ``(n, length)``, as a ``nn.Sequential`` whose last module is the read-out.
-
-    The signal is cut into ``length / patch`` patches (tokens); each is embedded linearly to
-    ``width`` and gets a learned position vector. ``depth`` blocks of ``torch.nn.TransformerEncoderLayer``
-    with ``norm_first=True`` follow (the GPT-2 layout: :math:`x + \mathrm{Attn}(\mathrm{LN}(x))`, then
-    :math:`x + \mathrm{MLP}(\mathrm{LN}(x))`; ``heads`` heads, an MLP of ``4 width`` with GELU, no
-    dropout), then a final LayerNorm, the mean over tokens and a linear read-out. Unlike BatchNorm
-    networks, few of its weights are scale-invariant (a pre-LN block's output scale is its weights'
-    scale), as in the paper's GPT-2.
-    """
-    length, width, depth = check_count(length, "length"), check_count(width, "width"), check_count(depth, "depth")
-    patch, heads = check_count(patch, "patch"), check_count(heads, "heads")
-    if length % patch:
-        raise ValueError(f"patch ({patch}) must divide length ({length})")
-    if width % heads:
-        raise ValueError(f"heads ({heads}) must divide width ({width})")
-    torch.manual_seed(check_count(seed, "seed", minimum=0))
-    blocks = [nn.TransformerEncoderLayer(width, heads, dim_feedforward=4 * width, dropout=0.0, activation="gelu",
-                                         batch_first=True, norm_first=True) for _ in range(depth)]
-    return nn.Sequential(_PatchEmbedding(length, patch, width), *blocks, _MeanToken(width),
-                         nn.Linear(width, check_count(classes, "classes")))
 
 
 @dataclass

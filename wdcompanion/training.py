@@ -45,9 +45,8 @@ __all__ = ["ARCHITECTURES", "OPTIMIZERS", "make_optimizer", "warmup_cosine", "bu
 
 #: The optimizer kinds of :func:`make_optimizer`: three plain optimizers and their rotational variants.
 OPTIMIZERS = ("SGDM", "RV-SGDM", "AdamW", "RV-AdamW", "Adam+L2", "RV-Adam+L2")
-#: The networks of :func:`build_model`: BatchNorm MLP (``nets.mlp``), 1-D ResNet (``nets.resnet1d``) and
-#: pre-LN transformer (``nets.transformer1d``).
-ARCHITECTURES = ("mlp", "resnet", "transformer")
+#: The networks of :func:`build_model`: BatchNorm MLP (``nets.mlp``) and 1-D ResNet (``nets.resnet1d``).
+ARCHITECTURES = ("mlp", "resnet")
 
 
 def make_optimizer(kind: str, model: torch.nn.Sequential, *, lr: float, weight_decay: float, momentum: float = 0.9,
@@ -93,16 +92,11 @@ def warmup_cosine(steps: int, warmup_steps: int) -> Callable[[int], float]:
 
 
 def build_model(arch: str, widths: Sequence[int], *, features: int, classes: int, seed: int) -> torch.nn.Sequential:
-    """A BatchNorm MLP (``"mlp"``: hidden ``widths``), a 1-D ResNet (``"resnet"``: stage ``widths``, one block each) or a
-    pre-LN transformer (``"transformer"``: one block per entry of ``widths``, all equal, patches of 4 points, 4 heads)."""
+    """A BatchNorm MLP (``"mlp"``: hidden ``widths``) or a 1-D ResNet (``"resnet"``: stage ``widths``, one block each)."""
     if arch == "mlp":
         return nets.mlp(features, widths, classes, norm="batch", seed=seed)
     if arch == "resnet":
         return nets.resnet1d(features, widths, 1, classes, seed=seed)
-    if arch == "transformer":
-        if len(set(widths)) != 1:
-            raise ValueError(f"widths must be one width repeated per block for the transformer, got {tuple(widths)}")
-        return nets.transformer1d(features, widths[0], len(widths), classes, seed=seed)
     raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
 
 
