@@ -75,17 +75,18 @@ committed before the run:** pre-LN transformers are reported to train without wa
 et al. 2020), yet the paper's GPT-2 (pre-LN, AdamW) loses accuracy without warmup at its larger learning rates. We
 expect plain AdamW's gap to grow with the learning rate, reaching at least 0.02 at 0.016 or 0.064 before both fail,
 and RV-AdamW's gap to stay below half of it; if no gap appears, a post-LN variant is the next candidate.
-What it found (two processes side by side, 2.3 minutes; test accuracy with warmup / without): AdamW 0.845/0.825, 0.881/0.881, **0.909/0.863, 0.854/0.747**; RV-AdamW
-0.673/0.670, 0.716/0.715, 0.725/0.705, 0.710/0.711 (lr 0.001 / 0.004 / 0.016 / 0.064). So plain AdamW needs warmup on
-this transformer, as expected: its gap grows to 0.046 at 0.016 and 0.107 at 0.064 (final training loss 0.14 with
-warmup, 0.53 without), the first AdamW regime on real data with a network other than the full-batch MLP. RV-AdamW's
-gaps are 0.020 and -0.001 there, but it is 0.14-0.18 *less accurate* at every learning rate, so this is not yet the
-paper's result: the RV fixes every row norm of every decayed weight, and few of this network's weights are
-scale-invariant (a pre-LN block's output scale is its weights' scale; attention logits scale with the query and key
-norms). The paper's RV runs on GPT-2 add a learnable gain per output of every linear layer (its ``slinear``; digest,
-"Rotational wrapper") for exactly this, and its GPT-2 runs clip gradients at 1.0; neither is in this search. Next
-step: the same sweep with gained linears (for both optimizers, or for the RV only as the paper does), over 3 seeds,
-and only then a place in the claim (at about 30 s per training on one core it fits paper scale, not small scale).
+What it found (two processes side by side, 2.3 minutes; test accuracy with warmup / without): AdamW 0.845/0.825,
+0.881/0.881, **0.909/0.863, 0.854/0.747**; RV-AdamW 0.673/0.670, 0.716/0.715, 0.725/0.705, 0.710/0.711 (lr 0.001 /
+0.004 / 0.016 / 0.064). So plain AdamW needs warmup on this transformer, as expected: its gap grows to 0.046 at 0.016
+and 0.107 at 0.064 (final training loss 0.14 with warmup, 0.53 without), the first AdamW regime on real data with a
+network other than the full-batch MLP. RV-AdamW's gaps are 0.020 and -0.001 there, but it is 0.14-0.18 *less accurate*
+at every learning rate, so this is not yet the paper's result: the RV fixes every row norm of every decayed weight,
+and few of this network's weights are scale-invariant (a pre-LN block's output scale is its weights' scale; attention
+logits scale with the query and key norms). The paper's RV runs on GPT-2 add a learnable gain per output of every
+linear layer (its ``slinear``; digest, "Rotational wrapper") for exactly this, and its GPT-2 runs clip gradients at
+1.0; neither is in this search. Next step: the same sweep with gained linears (for both optimizers, or for the RV only
+as the paper does), over 3 seeds, and only then a place in the claim (at about 30 s per training on one core it fits
+paper scale, not small scale).
 
 Not yet tried: longer runs, a rotational read-out, AdamW on the ResNet above lr 1.28.
 (BatchNorm without trained affine parameters and a
