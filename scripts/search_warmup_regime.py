@@ -88,6 +88,16 @@ linear layer (its ``slinear``; digest, "Rotational wrapper") for exactly this, a
 as the paper does), over 3 seeds, and only then a place in the claim (at about 30 s per training on one core it fits
 paper scale, not small scale).
 
+The same transformer with a learnable gain per output of every linear layer but the read-out (``arch:
+"gained-transformer"``, :func:`gained_transformer1d` below: :math:`y = g \odot (W x) + b`, the paper's ``slinear``; its
+own attention block, since ``torch.nn.MultiheadAttention`` multiplies by its raw projection weight), for both
+optimizers so that they train the same network, over 3 seeds, otherwise the settings above (7 December 2026).
+**Expected, written and committed before the run:** the gains give back what fixed row norms take away, so RV-AdamW's
+accuracy should come within 0.03 of AdamW's with warmup at the lr where AdamW does best, while its warmup gap stays
+below half of AdamW's at 0.016 and 0.064; AdamW itself should change little (its gains only duplicate a scale its
+weights can already take), so its gap should stay near 0.05 and 0.1 there. If RV-AdamW is still 0.1 behind, gradient
+clipping (the paper's GPT-2 runs clip at 1.0) is the next difference to try.
+
 Not yet tried: longer runs, a rotational read-out, AdamW on the ResNet above lr 1.28.
 (BatchNorm without trained affine parameters and a
 start at the equilibrium norm: `scripts/warmup_mechanism.py`.)
@@ -110,13 +120,53 @@ KINDS = {"sgdm": "SGDM", "rv-sgdm": "RV-SGDM", "adamw": "AdamW", "rv-adamw": "RV
 OPTIONS = {"SGDM": dict(momentum=0.9), "AdamW": dict(betas=(0.9, 0.95))}
 
 
+class _GainedLinear(nn.Linear):
+    r"""A linear layer with a learnable gain per output, :math:`y = g \odot (W x) + b` with :math:`g` starting at 1.
+
+    The gain is one-dimensional, so the paper's grouping leaves it undecayed and the rotational
+    wrapper steps it with its inner optimizer: the row norms of :math:`W` can stay fixed while the
+    output scale is still learned (the paper's ``slinear``).
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features)
+        self.gain = nn.Parameter(torch.ones(out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gain * nn.functional.linear(x, self.weight) + self.bias
+
+
+class _GainedBlock(nn.Module):
+    r"""A pre-LayerNorm transformer block whose linear layers are :class:`_GainedLinear`.
+
+    :math:`x + W_o\,\mathrm{Attn}(\mathrm{LN}(x))`, then :math:`x + W_2\,\mathrm{GELU}(W_1\,\mathrm{LN}(x))`, with
+    ``heads`` heads of scaled dot-product attention and an MLP of ``4 width``, as
+    ``nn.TransformerEncoderLayer(norm_first=True)`` without dropout.
+    """
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.attention_norm, self.mlp_norm = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.attention_out = _GainedLinear(width, 3 * width), _GainedLinear(width, width)
+        self.mlp_in, self.mlp_out = _GainedLinear(width, 4 * width), _GainedLinear(4 * width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, tokens, width = x.shape
+        # (n, tokens, 3 width) to three tensors (n, heads, tokens, width / heads)
+        q, k, v = self.qkv(self.attention_norm(x)).view(n, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        attended = nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, tokens, width)
+        x = x + self.attention_out(attended)
+        return x + self.mlp_out(nn.functional.gelu(self.mlp_in(self.mlp_norm(x))))
+
+
 class _PatchEmbedding(nn.Module):
     r"""``(n, length)`` to ``(n, tokens, width)``: each patch of ``patch`` points times :math:`W_e`, plus a learned position row."""
 
-    def __init__(self, length: int, patch: int, width: int):
+    def __init__(self, length: int, patch: int, width: int, linear: type[nn.Linear] = nn.Linear):
         super().__init__()
         self.patch = patch
-        self.project = nn.Linear(patch, width)
+        self.project = linear(patch, width)
         self.position = nn.Parameter(0.02 * torch.randn(length // patch, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,16 +209,31 @@ def transformer1d(length: int, width: int = 32, depth: int = 2, classes: int = 1
                          nn.Linear(width, check_count(classes, "classes")))
 
 
+def gained_transformer1d(length: int, width: int = 32, depth: int = 2, classes: int = 10, *, patch: int = 4, heads: int = 4,
+                         seed: int = 0) -> nn.Sequential:
+    r""":func:`transformer1d` with a learnable gain per output of every linear layer but the read-out (:class:`_GainedBlock`)."""
+    length, width, depth = check_count(length, "length"), check_count(width, "width"), check_count(depth, "depth")
+    patch, heads = check_count(patch, "patch"), check_count(heads, "heads")
+    if length % patch:
+        raise ValueError(f"patch ({patch}) must divide length ({length})")
+    if width % heads:
+        raise ValueError(f"heads ({heads}) must divide width ({width})")
+    torch.manual_seed(check_count(seed, "seed", minimum=0))
+    return nn.Sequential(_PatchEmbedding(length, patch, width, _GainedLinear), *(_GainedBlock(width, heads) for _ in range(depth)),
+                         _MeanToken(width), nn.Linear(width, check_count(classes, "classes")))
+
+
+TRANSFORMERS = {"transformer": transformer1d, "gained-transformer": gained_transformer1d}
 _library_build_model = training.build_model
 
 
 def build_model(arch: str, widths: Sequence[int], *, features: int, classes: int, seed: int) -> torch.nn.Sequential:
-    """:func:`wdcompanion.training.build_model`, plus ``"transformer"``: :func:`transformer1d`, one block per entry of ``widths``."""
-    if arch != "transformer":
+    """:func:`wdcompanion.training.build_model`, plus the :data:`TRANSFORMERS`, one block per entry of ``widths``."""
+    if arch not in TRANSFORMERS:
         return _library_build_model(arch, widths, features=features, classes=classes, seed=seed)
     if len(set(widths)) != 1:
         raise ValueError(f"widths must be one width repeated per block for the transformer, got {tuple(widths)}")
-    return transformer1d(features, widths[0], len(widths), classes, seed=seed)
+    return TRANSFORMERS[arch](features, widths[0], len(widths), classes, seed=seed)
 
 
 def train(kind: str, lr: float, warm: float, seed: int, steps: int, batch: int, weight_decay: float,
