@@ -91,8 +91,8 @@ as the paper does), over 3 seeds, and only then a place in the claim (at about 3
 paper scale, not small scale).
 
 The same transformer with a learnable gain per output of every linear layer but the read-out (``arch:
-"gained-transformer"``, :func:`gained_transformer1d` below: :math:`y = g \odot (W x) + b`, the paper's ``slinear``; its
-own attention block, since ``torch.nn.MultiheadAttention`` multiplies by its raw projection weight), for both
+"gained-transformer"``, now :func:`wdcompanion.transformer.transformer1d`: :math:`y = g \odot (W x) + b`, the paper's
+``slinear``; its own attention block, since ``torch.nn.MultiheadAttention`` multiplies by its raw projection weight), for both
 optimizers so that they train the same network, over 3 seeds, otherwise the settings above (7 December 2026).
 **Expected, written and committed before the run:** the gains give back what fixed row norms take away, so RV-AdamW's
 accuracy should come within 0.03 of AdamW's with warmup at the lr where AdamW does best, while its warmup gap stays
@@ -146,6 +146,12 @@ expectations held: the patch embedding's centring accounts for all of the loss (
 over the 4 points of a patch, so centring one removes the patch's mean level; GPT-2's token embedding is a lookup
 table, whose rows run over the width, where centring costs little before a LayerNorm).
 
+(Runs (a) to (d), the RV-AdamW runs without centring included, were made by a version of this script that drew the
+blocks' initial weights before the embedding's; the first gained run, AdamW's included, and the library's
+:func:`~wdcompanion.transformer.transformer1d` draw the embedding first. Those runs are therefore other random
+initializations of the same network, and this script, which now builds the library's network, reproduces the first
+gained run and not them.)
+
 The claim's own warmup criterion (``rotational_variants.warmup_gains`` and ``warmup_comparisons``, unchanged, applied
 to these logs; AdamW on the gained transformer, RV-AdamW on it without centring, seeds 0-2): plain AdamW's gain is
 significant at lr 0.064 only (0.196, standard error 0.032; at 0.016, 0.049 with standard error 0.025 falls just short
@@ -175,76 +181,24 @@ from torch import nn
 from wdcompanion import training
 from wdcompanion._validation import check_count
 from wdcompanion.optim import RotationalWrapper, param_groups
+from wdcompanion.transformer import MeanToken
+from wdcompanion.transformer import transformer1d as gained_transformer1d
 
 KINDS = {"sgdm": "SGDM", "rv-sgdm": "RV-SGDM", "adamw": "AdamW", "rv-adamw": "RV-AdamW"}
 OPTIONS = {"SGDM": dict(momentum=0.9), "AdamW": dict(betas=(0.9, 0.95))}
 
 
-class _GainedLinear(nn.Linear):
-    r"""A linear layer with a learnable gain per output, :math:`y = g \odot (W x) + b` with :math:`g` starting at 1.
-
-    The gain is one-dimensional, so the paper's grouping leaves it undecayed and the rotational
-    wrapper steps it with its inner optimizer: the row norms of :math:`W` can stay fixed while the
-    output scale is still learned (the paper's ``slinear``).
-    """
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__(in_features, out_features)
-        self.gain = nn.Parameter(torch.ones(out_features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gain * nn.functional.linear(x, self.weight) + self.bias
-
-
-class _GainedBlock(nn.Module):
-    r"""A pre-LayerNorm transformer block whose linear layers are :class:`_GainedLinear`.
-
-    :math:`x + W_o\,\mathrm{Attn}(\mathrm{LN}(x))`, then :math:`x + W_2\,\mathrm{GELU}(W_1\,\mathrm{LN}(x))`, with
-    ``heads`` heads of scaled dot-product attention and an MLP of ``4 width``, as
-    ``nn.TransformerEncoderLayer(norm_first=True)`` without dropout.
-    """
-
-    def __init__(self, width: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.attention_norm, self.mlp_norm = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.qkv, self.attention_out = _GainedLinear(width, 3 * width), _GainedLinear(width, width)
-        self.mlp_in, self.mlp_out = _GainedLinear(width, 4 * width), _GainedLinear(4 * width, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, tokens, width = x.shape
-        # (n, tokens, 3 width) to three tensors (n, heads, tokens, width / heads)
-        q, k, v = self.qkv(self.attention_norm(x)).view(n, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        attended = nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, tokens, width)
-        x = x + self.attention_out(attended)
-        return x + self.mlp_out(nn.functional.gelu(self.mlp_in(self.mlp_norm(x))))
-
-
 class _PatchEmbedding(nn.Module):
     r"""``(n, length)`` to ``(n, tokens, width)``: each patch of ``patch`` points times :math:`W_e`, plus a learned position row."""
 
-    def __init__(self, length: int, patch: int, width: int, linear: type[nn.Linear] = nn.Linear, position_gain: bool = False):
+    def __init__(self, length: int, patch: int, width: int):
         super().__init__()
         self.patch = patch
-        self.project = linear(patch, width)
+        self.project = nn.Linear(patch, width)
         self.position = nn.Parameter(0.02 * torch.randn(length // patch, width))
-        # one-dimensional, so undecayed and not rotational: the scale of each position row stays learnable under the RV
-        self.position_gain = nn.Parameter(torch.ones(length // patch)) if position_gain else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        position = self.position if self.position_gain is None else self.position_gain[:, None] * self.position
-        return self.project(x.unflatten(1, (-1, self.patch))) + position
-
-
-class _MeanToken(nn.Module):
-    """The final LayerNorm of a pre-LN transformer, then the mean over tokens: ``(n, tokens, width)`` to ``(n, width)``."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x).mean(dim=1)
+        return self.project(x.unflatten(1, (-1, self.patch))) + self.position
 
 
 def transformer1d(length: int, width: int = 32, depth: int = 2, classes: int = 10, *, patch: int = 4, heads: int = 4,
@@ -268,26 +222,11 @@ def transformer1d(length: int, width: int = 32, depth: int = 2, classes: int = 1
     torch.manual_seed(check_count(seed, "seed", minimum=0))
     blocks = [nn.TransformerEncoderLayer(width, heads, dim_feedforward=4 * width, dropout=0.0, activation="gelu",
                                          batch_first=True, norm_first=True) for _ in range(depth)]
-    return nn.Sequential(_PatchEmbedding(length, patch, width), *blocks, _MeanToken(width),
+    return nn.Sequential(_PatchEmbedding(length, patch, width), *blocks, MeanToken(width),
                          nn.Linear(width, check_count(classes, "classes")))
 
 
-def gained_transformer1d(length: int, width: int = 32, depth: int = 2, classes: int = 10, *, patch: int = 4, heads: int = 4,
-                         seed: int = 0, position_gain: bool = False) -> nn.Sequential:
-    r""":func:`transformer1d` with a learnable gain per output of every linear layer but the read-out (:class:`_GainedBlock`),
-    and with ``position_gain`` one per row of the position table too."""
-    length, width, depth = check_count(length, "length"), check_count(width, "width"), check_count(depth, "depth")
-    patch, heads = check_count(patch, "patch"), check_count(heads, "heads")
-    if length % patch:
-        raise ValueError(f"patch ({patch}) must divide length ({length})")
-    if width % heads:
-        raise ValueError(f"heads ({heads}) must divide width ({width})")
-    torch.manual_seed(check_count(seed, "seed", minimum=0))
-    blocks = [_GainedBlock(width, heads) for _ in range(depth)]
-    return nn.Sequential(_PatchEmbedding(length, patch, width, _GainedLinear, position_gain), *blocks, _MeanToken(width),
-                         nn.Linear(width, check_count(classes, "classes")))
-
-
+# the gained ones are the library's (wdcompanion.transformer), which the confirmation script trains
 TRANSFORMERS = {"transformer": transformer1d, "gained-transformer": gained_transformer1d,
                 "fully-gained-transformer": functools.partial(gained_transformer1d, position_gain=True)}
 _library_build_model = training.build_model
