@@ -49,7 +49,9 @@ MATCH = 0.03  # criterion (3): RV-AdamW without warmup at most this much below A
 
 def planned() -> list[dict]:
     """Every optimizer × learning rate × warmup or none × seed, in that order."""
-    return [dict(optimizer=kind, lr=lr, weight_decay=0.1, warmup_steps=warmup, steps=STEPS, batch=256, seed=seed)
+    # every argument spelled out, as a claim's sweep would plan them, so that such a sweep finds these runs in the store
+    return [dict(optimizer=kind, lr=lr, weight_decay=0.1, warmup_steps=warmup, seed=seed, betas=[0.9, 0.95], steps=STEPS,
+                 batch=256, width=32, depth=2)
             for kind in OPTIMIZERS for lr in LRS for warmup in (WARMUP_STEPS, 0) for seed in SEEDS]
 
 
