@@ -39,26 +39,32 @@ def test_the_practical_experiments_are_complete(full_run):
                                                           for f in rotational_variants.FAMILIES)}
 
 
-_TINY = dataclasses.replace(rotational_variants.SMALL, arch_widths=(8,), batch=32, train_steps=10, sgdm_arch_widths=(8,),
-                            sgdm_train_steps=10, sgdm_lrs=(0.1,),
-                            adamw_lrs=(0.01,), seeds=(0, 1), grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,),
+_TINY = dataclasses.replace(rotational_variants.SMALL, arch_widths=(8,), batch=32, adamw_batch=32, train_steps=10,
+                            sgdm_arch_widths=(8,), sgdm_train_steps=10, sgdm_lrs=(0.1,),
+                            adamw_lrs=(0.01,), seeds=(0, 1), adamw_seeds=(0, 1), grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,),
                             wrapped_seeds=(1, 2), grid_arch_widths=(4,), grid_batch=32, grid_train_steps=10)
 
 
-def test_the_practical_sweeps_resume_from_the_store(tmp_path, monkeypatch):
-    """The chapter's grids go through the sweep runner: with a store, a second run computes nothing."""
+@pytest.mark.parametrize("arch", ["mlp", rotational_variants.TRANSFORMER])
+def test_the_practical_sweeps_resume_from_the_store(tmp_path, monkeypatch, arch):
+    """The chapter's grids go through the sweep runner: with a store, a second run computes nothing (AdamW's warmup
+    sweep on the MLP, as at small scale, or on the transformer, through its own function, as at paper scale)."""
     monkeypatch.setenv("WDC_SWEEP_STORE", str(tmp_path))
+    tiny = dataclasses.replace(_TINY, arch=arch)
     first = rotational_variants.RotationalVariantsResult(verdict=None)
-    rotational_variants._practical(_TINY, first)
+    rotational_variants._practical(tiny, first)
     stored = sorted(tmp_path.rglob("*.json"))
     assert len(stored) == len(first.warmup) + len(first.grid) + len(first.wrapped) == 16 + 2 + 6
+    functions = {path.parent.name for path in stored}
+    assert ("wdcompanion.transformer.train_transformer_mnist1d" in functions) == (arch == rotational_variants.TRANSFORMER)
+    assert list(first.warmup.optimizer.unique()) == ["SGDM", "RV-SGDM", "AdamW", "RV-AdamW"]  # the planned order
 
     def no_new_runs(*args):
         raise AssertionError("a stored run was computed again")
 
     monkeypatch.setattr(sweep, "_open_executor", no_new_runs)
     second = rotational_variants.RotationalVariantsResult(verdict=None)
-    rotational_variants._practical(_TINY, second)
+    rotational_variants._practical(tiny, second)
     assert second.warmup.equals(first.warmup) and second.grid.equals(first.grid) and second.wrapped.equals(first.wrapped)
 
 

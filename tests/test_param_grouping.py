@@ -11,7 +11,7 @@ from wdcompanion.sweep import run_sweep
 
 _TINY_BR = dataclasses.replace(balanced_rotation.SMALL, neurons=8, steps=200, net_steps=10, widths=(8, 8))
 _TINY_RV = dataclasses.replace(rotational_variants.SMALL, steps=120, neurons=4, settled=50, net_steps=10, widths=(8,),
-                               arch_widths=(8,), batch=32, train_steps=10, sgdm_arch_widths=(8,),
+                               arch_widths=(8,), batch=32, adamw_batch=32, adamw_seeds=(0, 1), train_steps=10, sgdm_arch_widths=(8,),
                                sgdm_train_steps=10, sgdm_lrs=(0.1,), adamw_lrs=(0.01,), seeds=(0, 1),
                                grid_lrs=(0.01,), grid_l2=(1e-3,), grid_wd=(0.1,), wrapped_seeds=(1, 2),
                                grid_arch_widths=(4,), grid_batch=32, grid_train_steps=10)
@@ -41,3 +41,7 @@ def test_every_training_decays_exactly_the_weights_through_the_one_helper(monkey
     assert trained.count("AdamW") >= 4 and {"SGD", "Adam", "RotationalWrapper"} <= set(trained)
     # MLPs, ResNet, RV network, warmup sweep (2 families x plain/RV x 2 warmups x 2 seeds), grids, wrapped (3 kinds x 2 seeds)
     assert len(trained) == 5 + 1 + 1 + 16 + 2 + 6
+    # the paper scale's AdamW warmup sweep trains the transformer, through its own training function
+    monkeypatch.setitem(rotational_variants.REGISTERED, "small", dataclasses.replace(_TINY_RV, arch=rotational_variants.TRANSFORMER))
+    rotational_variants.run("small")
+    assert len(trained) == 2 * (5 + 1 + 1 + 16 + 2 + 6) - 5 - 1

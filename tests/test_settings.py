@@ -86,8 +86,8 @@ def test_a_setting_reaches_every_part_of_the_experiment_it_belongs_to():
 
 
 def test_each_practical_experiment_trains_its_own_network():
-    """At paper scale SGDM's sweep and the grids (with the wrapped runs) train the 1-D ResNet, AdamW's sweep the MLP,
-    each for its own steps and batch, through ``training_arguments``."""
+    """At paper scale SGDM's sweep and the grids (with the wrapped runs) train the 1-D ResNet, AdamW's sweep the
+    transformer (through its own training function), each for its own steps and batch, through ``training_arguments``."""
     paper = rotational_variants.PAPER
     planned = rotational_variants.practical_settings(paper)
     wrapped = rotational_variants.wrapped_settings(paper, {"Adam+L2": (1e-3, 1e-3), "AdamW": (1e-3, 0.1)})
@@ -95,8 +95,11 @@ def test_each_practical_experiment_trains_its_own_network():
                      "AdamW": [run for run in planned["warmup"] if run["optimizer"].endswith("AdamW")],
                      "grid": planned["grid"] + wrapped}
     assert sum(map(len, by_experiment.values())) == len(planned["warmup"]) + len(planned["grid"]) + len(wrapped)
-    expected = {"SGDM": ("resnet", (8, 16, 32), 300, 4000), "AdamW": ("mlp", (256, 256, 256), 600, 4000),
-                "grid": ("resnet", (8, 16, 32), 600, 500)}
+    assert {run["seed"] for run in by_experiment["AdamW"]} == set(paper.adamw_seeds) == {3, 4, 5}
+    assert {(run["width"], run["depth"], run["steps"], run["batch"]) for run in by_experiment.pop("AdamW")} == {(32, 2, 600, 256)}
+    assert {rotational_variants.trainer(run) for run in planned["warmup"] if run["optimizer"].endswith("AdamW")} == {
+        rotational_variants.train_transformer_mnist1d}
+    expected = {"SGDM": ("resnet", (8, 16, 32), 300, 4000), "grid": ("resnet", (8, 16, 32), 600, 500)}
     for experiment, runs in by_experiment.items():
         shared = rotational_variants.training_arguments(paper, experiment)
         assert {(run["arch"], tuple(run["widths"]), run["steps"], run["batch"]) for run in runs} == {

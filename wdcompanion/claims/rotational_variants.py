@@ -24,7 +24,9 @@ Their model's mechanism: from a small norm, a plain optimizer's early angular up
    * **warmup**: test accuracy over a learning-rate sweep, with and without warmup, for SGDM and
      RV-SGDM and for AdamW and RV-AdamW, over seeds (SGDM's sweep on a network of its own, ``sgdm_arch``: at
      paper scale the 1-D ResNet, as the paper's SGDM runs train a ResNet; on the MLP, SGDM gains from warmup
-     only where it diverges without it). The plain optimizer's warmup gain (mean over
+     only where it diverges without it; AdamW's at paper scale on the small pre-LayerNorm transformer of
+     :mod:`wdcompanion.transformer`, as the paper's AdamW warmup runs train GPT-2, through
+     :func:`~wdcompanion.transformer.train_transformer_mnist1d`). The plain optimizer's warmup gain (mean over
      seeds of the paired difference, warmup minus none) must be *significant* somewhere (above
      :data:`SIGNIFICANT_SE` standard errors and above :data:`MIN_GAIN`), and the RV's gain (floored at
      0) divided by the plain one's, averaged over the learning rates with weights
@@ -63,13 +65,14 @@ from ..averaging import rms_over_steps
 from ..data import mnist1d
 from ..sweep import run_sweep, store_from_env
 from ..training import ARCHITECTURES, make_optimizer, train_mnist1d
+from ..transformer import train_transformer_mnist1d
 from .protocol import Comparison, Verdict, compare
 from .settings import MODIFIED, ClaimSettings, OptimizerCase, describe_fields, doc, resolve, verdict_for
 
 CLAIM_ID = "req-rotational-variants"
 
-__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "EXPERIMENTS",
-           "training_arguments", "warmup_steps", "practical_settings", "best_cells", "wrapped_settings", "wrapped_runs",
+__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "EXPERIMENTS", "TRANSFORMER",
+           "training_arguments", "warmup_steps", "practical_settings", "trainer", "best_cells", "wrapped_settings", "wrapped_runs",
            "layer_rotation", "warmup_table", "warmup_gains", "warmup_comparisons", "wrapped_comparisons",
            "SIGNIFICANT_SE", "MIN_GAIN", "RV_GAIN_FRACTION", "WRAPPED_CLOSES", "WARMUP_PART", "WRAPPED_PART"]
 
@@ -90,18 +93,25 @@ FAMILIES = ("SGDM", "AdamW")  # the plain optimizers of the warmup sweep (each w
 #: The practical experiments, each training its own network (:func:`training_arguments`): the SGDM and the AdamW
 #: warmup sweeps, and the Adam + L2 / AdamW grids with the wrapped comparison at their best cells.
 EXPERIMENTS = ("SGDM", "AdamW", "grid")
+#: The value of ``Settings.arch`` that trains AdamW's warmup sweep on :func:`wdcompanion.transformer.transformer1d`.
+TRANSFORMER = "transformer"
 
 
 def training_arguments(settings: Settings, experiment: str) -> dict:
     """The arguments of :func:`~wdcompanion.training.train_mnist1d` that the trainings of ``experiment`` (one of
-    :data:`EXPERIMENTS`) share: network, its widths, steps and batch size."""
+    :data:`EXPERIMENTS`) share: network, its widths, steps and batch size. AdamW's sweep on the transformer
+    (``arch="transformer"``) gets those of :func:`~wdcompanion.transformer.train_transformer_mnist1d` instead: ``width``
+    and ``depth`` (one block per entry of ``arch_widths``) in place of ``arch`` and ``widths``."""
     if not isinstance(settings, Settings):
         raise TypeError(f"settings must be a rotational_variants.Settings such as SMALL, got {type(settings).__name__}")
     if experiment == "SGDM":
         return dict(steps=settings.sgdm_train_steps, batch=settings.batch, arch=settings.sgdm_arch,
                     widths=list(settings.sgdm_arch_widths))
     if experiment == "AdamW":
-        return dict(steps=settings.train_steps, batch=settings.batch, arch=settings.arch, widths=list(settings.arch_widths))
+        if settings.arch == TRANSFORMER:
+            return dict(steps=settings.train_steps, batch=settings.adamw_batch, width=settings.arch_widths[0],
+                        depth=len(settings.arch_widths))
+        return dict(steps=settings.train_steps, batch=settings.adamw_batch, arch=settings.arch, widths=list(settings.arch_widths))
     if experiment == "grid":
         return dict(steps=settings.grid_train_steps, batch=settings.grid_batch, arch=settings.grid_arch,
                     widths=list(settings.grid_arch_widths))
@@ -128,9 +138,11 @@ class Settings(ClaimSettings):
     net_steps: int = doc("training steps of that MLP")
     net_lr: float = doc("its learning rate")
     net_wd: float = doc("its weight decay")
-    arch: str = doc("network of the AdamW / RV-AdamW warmup sweep: 'mlp' (BatchNorm MLP) or 'resnet' (1-D ResNet)")
-    arch_widths: tuple[int, ...] = doc("its hidden widths (MLP) or stage widths (ResNet, one block per stage)")
-    batch: int = doc("batch size of both warmup sweeps (SGDM's and AdamW's)")
+    arch: str = doc("network of the AdamW / RV-AdamW warmup sweep: 'mlp' (BatchNorm MLP), 'resnet' (1-D ResNet) or "
+                    "'transformer' (the pre-LayerNorm transformer of wdcompanion.transformer; the paper's runs train GPT-2)")
+    arch_widths: tuple[int, ...] = doc("its hidden widths (MLP), stage widths (ResNet, one block per stage) or the width "
+                                       "repeated once per block (transformer)")
+    batch: int = doc("batch size of the SGDM / RV-SGDM warmup sweep")
     train_steps: int = doc("steps of the AdamW / RV-AdamW warmup sweep (cosine schedule to 0)")
     warmup_fraction: float = doc("linear warmup over this fraction of the steps, where a run has warmup")
     sgdm_arch: str = doc("network of the SGDM / RV-SGDM warmup sweep: 'mlp' or 'resnet' (the paper's SGDM runs train a ResNet)")
@@ -142,7 +154,9 @@ class Settings(ClaimSettings):
     adamw_lrs: tuple[float, ...] = doc("peak learning rates of the AdamW / RV-AdamW warmup sweep")
     adamw_wd: float = doc("their weight decay")
     adamw_betas: tuple[float, float] = doc("their betas")
-    seeds: tuple[int, ...] = doc("seeds of the warmup sweep (each seed: one initialization and batch order)")
+    adamw_batch: int = doc("their batch size")
+    seeds: tuple[int, ...] = doc("seeds of the SGDM / RV-SGDM warmup sweep (each seed: one initialization and batch order)")
+    adamw_seeds: tuple[int, ...] = doc("seeds of the AdamW / RV-AdamW warmup sweep")
     grid_lrs: tuple[float, ...] = doc("learning rates of the Adam + L2 and AdamW grids (seed 0, no warmup, as in the paper)")
     grid_l2: tuple[float, ...] = doc("L2 coefficients of the Adam + L2 grid")
     grid_wd: tuple[float, ...] = doc("weight decays of the AdamW grid")
@@ -154,14 +168,18 @@ class Settings(ClaimSettings):
     wrapped_seeds: tuple[int, ...] = doc("seeds of the wrapped comparison (not the grid's seed 0, which chose the cells)")
 
     def check(self) -> None:
-        self._positive("steps", "neurons", "widths", "net_steps", "net_lr", "net_wd", "arch_widths", "batch", "train_steps",
+        self._positive("steps", "neurons", "widths", "net_steps", "net_lr", "net_wd", "arch_widths", "batch", "adamw_batch", "train_steps",
                        "sgdm_arch_widths", "sgdm_train_steps", "sgdm_lrs", "sgdm_wd", "adamw_lrs", "adamw_wd", "grid_lrs",
                        "grid_l2", "grid_wd", "grid_arch_widths", "grid_batch", "grid_train_steps")
         if self.fan_in < 2:
             raise ValueError(f"Settings.fan_in must be >= 2 (a fan-in of 1 cannot rotate), got {self.fan_in}")
         if not 0 < self.settled < self.steps:
             raise ValueError(f"Settings.settled must lie in (0, steps), got {self.settled}")
-        for name in ("arch", "sgdm_arch", "grid_arch"):
+        if self.arch not in (*ARCHITECTURES, TRANSFORMER):
+            raise ValueError(f"Settings.arch must be one of {(*ARCHITECTURES, TRANSFORMER)}, got {self.arch!r}")
+        if self.arch == TRANSFORMER and len(set(self.arch_widths)) != 1:
+            raise ValueError(f"Settings.arch_widths must repeat one width per block for the transformer, got {self.arch_widths}")
+        for name in ("sgdm_arch", "grid_arch"):
             if getattr(self, name) not in ARCHITECTURES:
                 raise ValueError(f"Settings.{name} must be one of {ARCHITECTURES}, got {getattr(self, name)!r}")
         if not 0 < self.warmup_fraction < 1:
@@ -174,8 +192,9 @@ class Settings(ClaimSettings):
             check_betas(getattr(self, name), f"Settings.{name}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"Settings.momentum must lie in [0, 1), got {self.momentum}")
-        if len(self.seeds) < 2 or len(self.wrapped_seeds) < 2:
-            raise ValueError("Settings.seeds and Settings.wrapped_seeds need at least 2 seeds each (a spread over seeds)")
+        if min(len(self.seeds), len(self.adamw_seeds), len(self.wrapped_seeds)) < 2:
+            raise ValueError("Settings.seeds, Settings.adamw_seeds and Settings.wrapped_seeds need at least 2 seeds each "
+                             "(a spread over seeds)")
         if 0 in self.wrapped_seeds:
             raise ValueError("Settings.wrapped_seeds must not contain 0, the seed that chose the grid's best cells")
         if not self.walks or not any(w.optimizer == "adamw" for w in self.walks):
@@ -189,19 +208,23 @@ _WALKS = (
     OptimizerCase("Adam+L2 (wrapped, AdamW angle)", "adam_l2", 0.02, 0.1, (0.9, 0.99), None),
 )
 _COMMON = dict(walks=_WALKS, fan_in=256, settled=100, net_lr=0.01, net_wd=0.1, warmup_fraction=0.1, sgdm_wd=5e-4,
-               momentum=0.9, adamw_wd=0.1, adamw_betas=(0.9, 0.95), grid_betas=(0.9, 0.999), arch="mlp", batch=4000,
+               momentum=0.9, adamw_wd=0.1, adamw_betas=(0.9, 0.95), grid_betas=(0.9, 0.999), batch=4000,
                grid_arch="resnet", grid_arch_widths=(8, 16, 32), grid_batch=500)
 # SMALL's SGDM learning rates stay below divergence: at 6.4, where this MLP diverges without warmup on some seeds,
 # whether SGDM's gain counted as significant changed from one CPU to another (see the chapter)
-SMALL = Settings(steps=600, neurons=32, widths=(64, 64, 64), net_steps=800, arch_widths=(64, 64, 64), train_steps=200,
+SMALL = Settings(steps=600, neurons=32, widths=(64, 64, 64), net_steps=800, arch="mlp", arch_widths=(64, 64, 64),
+                 adamw_batch=4000, adamw_seeds=(0, 1, 2), train_steps=200,
                  sgdm_arch="mlp", sgdm_arch_widths=(64, 64, 64), sgdm_train_steps=200, sgdm_lrs=(0.1, 0.4, 1.6),
                  adamw_lrs=(0.01, 0.04, 0.16, 0.64), seeds=(0, 1, 2),
                  grid_lrs=(0.004, 0.016, 0.064), grid_l2=(1e-3, 1e-2, 1e-1), grid_wd=(0.04, 0.16, 0.64),
                  grid_train_steps=200, wrapped_seeds=(1, 2, 3), **_COMMON)
-PAPER = Settings(steps=5000, neurons=256, widths=(512, 512, 512, 512), net_steps=10000, arch_widths=(256, 256, 256),
-                 train_steps=600, sgdm_arch="resnet", sgdm_arch_widths=(8, 16, 32), sgdm_train_steps=300,
+# PAPER's AdamW sweep: the transformer regime that scripts/search_warmup_regime.py found on seeds 0-2, run on
+# seeds it has not seen (scripts/warmup_transformer_adamw.py runs exactly these trainings)
+PAPER = Settings(steps=5000, neurons=256, widths=(512, 512, 512, 512), net_steps=10000, arch=TRANSFORMER, arch_widths=(32, 32),
+                 adamw_batch=256, adamw_seeds=(3, 4, 5), train_steps=600, sgdm_arch="resnet", sgdm_arch_widths=(8, 16, 32),
+                 sgdm_train_steps=300,
                  sgdm_lrs=tuple(3.2 * 2 ** (k / 2) for k in range(5)),  # 3.2 ... 12.8: the window of the search
-                 adamw_lrs=tuple(0.0025 * 2.0**k for k in range(10)), seeds=(0, 1, 2),
+                 adamw_lrs=(0.001, 0.004, 0.016, 0.064), seeds=(0, 1, 2),
                  grid_lrs=tuple(0.2 * 2.0**-k for k in range(10, -1, -1)),
                  grid_l2=tuple(1e-3 * 2.0**k for k in range(-5, 5)), grid_wd=tuple(1e-2 * 2.0**k for k in range(-2, 10)),
                  grid_train_steps=600, wrapped_seeds=(1, 2, 3, 4, 5), **_COMMON)
@@ -356,23 +379,31 @@ def practical_settings(settings: Settings) -> dict[str, list[dict]]:
     """The :func:`~wdcompanion.training.train_mnist1d` settings of the practical experiments, by experiment.
 
     ``"warmup"``: every (family and its RV) × learning rate × warmup or none × seed; ``"grid"``: Adam + L2
-    and AdamW over their grids (seed 0, no warmup). The wrapped comparison's settings depend on the grid's
-    best cells: :func:`wrapped_settings`.
+    and AdamW over their grids (seed 0, no warmup). A run without an ``arch`` (AdamW's on the transformer) is
+    one of :func:`~wdcompanion.transformer.train_transformer_mnist1d` (:func:`trainer`). The wrapped comparison's
+    settings depend on the grid's best cells: :func:`wrapped_settings`.
     """
     if not isinstance(settings, Settings):
         raise TypeError(f"settings must be a rotational_variants.Settings such as SMALL, got {type(settings).__name__}")
-    family_options = {"SGDM": (settings.sgdm_lrs, settings.sgdm_wd, dict(momentum=settings.momentum)),
-                      "AdamW": (settings.adamw_lrs, settings.adamw_wd, dict(betas=list(settings.adamw_betas)))}
+    family_options = {"SGDM": (settings.sgdm_lrs, settings.sgdm_wd, settings.seeds, dict(momentum=settings.momentum)),
+                      "AdamW": (settings.adamw_lrs, settings.adamw_wd, settings.adamw_seeds,
+                                dict(betas=list(settings.adamw_betas)))}
     warmup = [dict(optimizer=kind, lr=lr, weight_decay=wd, warmup_steps=steps, seed=seed, **options,
                    **training_arguments(settings, family))
-              for family, (lrs, wd, options) in family_options.items() for kind in (family, f"RV-{family}")
-              for lr in lrs for steps in (warmup_steps(settings, family), 0) for seed in settings.seeds]
+              for family, (lrs, wd, seeds, options) in family_options.items() for kind in (family, f"RV-{family}")
+              for lr in lrs for steps in (warmup_steps(settings, family), 0) for seed in seeds]
     common = training_arguments(settings, "grid")
     betas = dict(betas=list(settings.grid_betas))
     grid = [dict(optimizer=kind, lr=lr, weight_decay=wd, warmup_steps=0, seed=0, **betas, **common)
             for kind, decays in (("Adam+L2", settings.grid_l2), ("AdamW", settings.grid_wd))
             for lr in settings.grid_lrs for wd in decays]
     return {"warmup": warmup, "grid": grid}
+
+
+def trainer(run: dict):
+    """The function that trains ``run``, a setting of :func:`practical_settings`: ``train_mnist1d`` if it names an
+    ``arch``, else ``train_transformer_mnist1d``."""
+    return train_mnist1d if "arch" in run else train_transformer_mnist1d
 
 
 def best_cells(grid: pd.DataFrame) -> dict[str, tuple[float, float]]:
@@ -494,10 +525,15 @@ def _practical(scale: Settings, result: RotationalVariantsResult) -> list[Compar
     """The warmup sweep and the grids in one sweep, then the wrapped comparison at the grid's best cells."""
     planned = practical_settings(scale)
     store = store_from_env()
-    table = run_sweep(train_mnist1d, planned["warmup"] + planned["grid"], store=store)
-    warmup = warmup_table(table.iloc[:len(planned["warmup"])])
+    mlp_warmup = [run for run in planned["warmup"] if trainer(run) is train_mnist1d]
+    others = [run for run in planned["warmup"] if trainer(run) is not train_mnist1d]
+    if any(trainer(run) is not train_mnist1d for run in planned["grid"]) or planned["warmup"] != mlp_warmup + others:
+        raise AssertionError("the transformer runs must be the warmup sweep's last (AdamW's)")
+    table = run_sweep(train_mnist1d, mlp_warmup + planned["grid"], store=store)
+    parts = [table.iloc[:len(mlp_warmup)]] + ([run_sweep(train_transformer_mnist1d, others, store=store)] if others else [])
+    warmup = warmup_table(pd.concat(parts, ignore_index=True))
     result.warmup = warmup
-    result.grid = table.iloc[len(planned["warmup"]):].reset_index(drop=True)
+    result.grid = table.iloc[len(mlp_warmup):].reset_index(drop=True)
     result.warmup_gains = warmup_gains(warmup)
     result.wrapped = run_sweep(train_mnist1d, wrapped_settings(scale, best_cells(result.grid)), store=store)
     result.layer_rotation = layer_rotation(result.wrapped)
