@@ -44,6 +44,22 @@ transient: a step too large for the weight's norm lengthens it, and the longer w
 rest of a short run. The RV, which keeps every norm fixed, has no such collapse. One seed; the spread over
 seeds of the sweep (0.49-0.75 without warmup) says the outcome of a single run varies a lot in this regime.
 
+With ``--transformer-adamw`` it traces the paper scale's AdamW regime (``rotational_variants.PAPER``'s AdamW sweep:
+the transformer of :mod:`wdcompanion.transformer`, batches of 256, 600 steps) at peak learning rate 0.064, seed 3
+(the sweep's first fresh seed), with warmup and without (about a minute): the same quantities for every decayed
+weight (patch embedding, position table, and per block the attention's query-key-value and output projections and
+the MLP's two layers), against AdamW's :math:`\hat\eta_r = \sqrt{2\eta\lambda(1-\beta_1)/(1+\beta_1)}`.
+**Expected, written and committed before the run (7 December 2026):** the paper's transient for AdamW. Adam's first
+steps move every coordinate by about :math:`\eta`, so a row of fan-in :math:`C` and norm :math:`n` turns by about
+:math:`\arctan(\eta\sqrt C/n)`: with :math:`\eta = 0.064` and the default initialization that is 10-20 times
+:math:`\hat\eta_r` (0.026) for the linear layers and more for the position table, whose rows start at norm 0.11.
+So without warmup, in the first ten steps every decayed weight turns at ten times :math:`\hat\eta_r` or more and
+the position table and the patch embedding grow their norms the most; with warmup (the learning rate at most a sixth
+of its peak in those steps) the angles stay within a few times :math:`\hat\eta_r`. No weight of this network is
+scale-invariant, so we do not expect SGDM's collapse of the effective learning rate; we expect the damage to be done
+in those first steps (a training loss that stays higher for the rest of the run), without naming in advance the
+layer where it matters most.
+
 What it found on 2 CPU cores (3 December 2026), warmup gain (SE over 3 seeds) at peak learning rates
 0.04 / 0.16 (the ``chapter`` row equals the chapter's table of warmup gains):
 
@@ -61,6 +77,7 @@ moment early in training.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
@@ -70,7 +87,9 @@ import torch
 from wdcompanion import nets, rotation
 from wdcompanion.claims.rotational_variants import PAPER, SMALL, warmup_steps
 from wdcompanion.data import mnist1d
+from wdcompanion.optim import param_groups
 from wdcompanion.training import build_model, make_optimizer, warmup_cosine
+from wdcompanion.transformer import transformer1d
 
 LRS = (0.04, 0.16)  # the chapter's AdamW learning rates with a significant warmup gain (small scale)
 VARIANTS = ("chapter", "equilibrium start", "frozen BatchNorm affine")
@@ -105,33 +124,61 @@ def accuracy(variant: str, lr: float, warmup: bool, seed: int, data) -> float:
     return nets.held_out_accuracy(model, data.x_test, data.y_test)
 
 
-WINDOWS = ((0, 10), (10, 30), (30, 100), (100, 300))  # steps [start, stop) of the --resnet-sgdm trace
+WINDOWS = ((0, 10), (10, 30), (30, 100), (100, 300), (300, 600))  # steps [start, stop) of the traces (as far as a run goes)
+
+
+def _trace(label: str, model: torch.nn.Sequential, optimizer: torch.optim.Optimizer, steps: int, warmup: int, batch: int,
+           seed: int, data, names: list[str], target) -> None:
+    """Train ``model`` and print, per window of steps, the training loss and, for each weight of ``names``, its mean
+    angular update per step over ``target(name, parameter)`` and its mean row norm relative to the start."""
+    params = dict(model.named_parameters())
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, warmup))
+    start = {name: params[name].detach().flatten(1).norm(dim=1).numpy().copy() for name in names}
+    tracker = rotation.RotationTracker(model, optimizer, names=names)  # every step: per-row angle and norm
+    run = nets.train_classifier(model, optimizer, data.x_train, data.y_train, steps, batch_size=batch,
+                                seed=seed + 10_000, on_step=lambda _: schedule.step())
+    tracker.remove()
+    angles = {name: tracker.angles(name).mean(axis=1) for name in names}
+    norms = {name: (tracker.norms(name) / start[name]).mean(axis=1) for name in names}
+    windows = [(a, min(b, steps)) for a, b in WINDOWS if a < steps]
+    print(f"{label}, {'warmup' if warmup else 'no warmup'}: test accuracy "
+          f"{nets.held_out_accuracy(model, data.x_test, data.y_test):.3f}; training loss per window "
+          + ", ".join(f"{a}-{b - 1} {np.mean(run.losses[a:b]):.3f}" for a, b in windows))
+    for name in names:
+        cells = [f"angle/target {np.mean(angles[name][a:b]) / target(name, params[name]):6.2f} norm/start "
+                 f"{norms[name][b - 1]:5.2f}" for a, b in windows]
+        print(f"  {name:18s} " + " | ".join(cells), flush=True)
 
 
 def _sgdm_trace_run(lr: float, warmup: bool, seed: int, data) -> None:
     """One SGDM training of the --resnet-sgdm trace, printed per window of steps."""
-    steps = PAPER.sgdm_train_steps
     model = build_model(PAPER.sgdm_arch, PAPER.sgdm_arch_widths, features=data.features, classes=data.classes, seed=seed)
     optimizer = make_optimizer("SGDM", model, lr=lr, weight_decay=PAPER.sgdm_wd, momentum=PAPER.momentum)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, warmup_steps(PAPER, "SGDM") if warmup else 0))
-    convs = {name: p for name, p in model.named_parameters() if p.ndim == 3}
-    start = {name: p.detach().flatten(1).norm(dim=1).numpy().copy() for name, p in convs.items()}
-    tracker = rotation.RotationTracker(model, optimizer, names=convs)  # every step: per-filter angle and norm
-    run = nets.train_classifier(model, optimizer, data.x_train, data.y_train, steps, batch_size=PAPER.batch,
-                                seed=seed + 10_000, on_step=lambda _: schedule.step())
-    tracker.remove()
-    angles = {name: tracker.angles(name).mean(axis=1) for name in convs}
-    norms = {name: (tracker.norms(name) / start[name]).mean(axis=1) for name in convs}
-    windows = [f"{a}-{b - 1}" for a, b in WINDOWS]
-    print(f"SGDM lr {lr:g}, {'warmup' if warmup else 'no warmup'}: test accuracy "
-          f"{nets.held_out_accuracy(model, data.x_test, data.y_test):.3f}; training loss per window "
-          + ", ".join(f"{w} {np.mean(run.losses[a:b]):.3f}" for w, (a, b) in zip(windows, WINDOWS, strict=True)))
-    for name, p in convs.items():
-        target = rotation.equilibrium("sgdm", lr=lr, weight_decay=PAPER.sgdm_wd, fan_in=p[0].numel(), grad_norm_sq=1.0,
-                                      momentum=PAPER.momentum).angular_update
-        cells = [f"angle/target {np.mean(angles[name][a:b]) / target:6.2f} norm/start {norms[name][b - 1]:5.2f}"
-                 for a, b in WINDOWS]
-        print(f"  {name:18s} " + " | ".join(cells), flush=True)
+    convs = [name for name, p in model.named_parameters() if p.ndim == 3]
+
+    def target(name, p):
+        return rotation.equilibrium("sgdm", lr=lr, weight_decay=PAPER.sgdm_wd, fan_in=p[0].numel(), grad_norm_sq=1.0,
+                                    momentum=PAPER.momentum).angular_update
+
+    _trace(f"SGDM lr {lr:g}", model, optimizer, PAPER.sgdm_train_steps, warmup_steps(PAPER, "SGDM") if warmup else 0,
+           PAPER.batch, seed, data, convs, target)
+
+
+def transformer_adamw_trace(lr: float = 0.064, seed: int = 3) -> None:
+    """The --transformer-adamw trace (see the module docstring): one AdamW training with warmup, one without."""
+    data = mnist1d()
+    for warmup in (True, False):
+        model = transformer1d(data.features, PAPER.arch_widths[0], len(PAPER.arch_widths), data.classes, seed=seed)
+        groups = param_groups(model, PAPER.adamw_wd, readout=model[-1])
+        optimizer = torch.optim.AdamW(groups, lr=lr, betas=PAPER.adamw_betas)
+        _trace(f"AdamW lr {lr:g} (transformer)", model, optimizer, PAPER.train_steps,
+               warmup_steps(PAPER, "AdamW") if warmup else 0, PAPER.adamw_batch, seed, data, groups[0]["param_names"],
+               functools.partial(_adamw_target, lr))
+
+
+def _adamw_target(lr: float, name: str, p: torch.Tensor) -> float:
+    return rotation.equilibrium("adamw", lr=lr, weight_decay=PAPER.adamw_wd, fan_in=p[0].numel(),
+                                betas=PAPER.adamw_betas).angular_update
 
 
 def resnet_sgdm_trace(lr: float = 6.4, seed: int = 0) -> None:
@@ -145,6 +192,9 @@ def main() -> None:
     torch.set_num_threads(1)
     if "--resnet-sgdm" in sys.argv[1:]:  # one thread, as the sweep's workers train: the same runs, bit for bit
         resnet_sgdm_trace()
+        return
+    if "--transformer-adamw" in sys.argv[1:]:
+        transformer_adamw_trace()
         return
     data = mnist1d()
     for variant in VARIANTS:
