@@ -67,14 +67,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=None, help="local processes (default: the cores available)")
     args = parser.parse_args(argv)
     table = run_sweep(train_mnist1d, planned(), store=args.store, workers=args.workers, progress=True)
-    table = rv.warmup_table(table)
+    report(rv.warmup_table(table), "SGDM")
+    return 0
+
+
+def report(table: pd.DataFrame, family: str) -> pd.DataFrame:
+    """Print a warmup sweep's accuracies per cell, its warmup gains and the claim's two warmup comparisons for
+    ``family``; return the gains."""
     gains = rv.warmup_gains(table)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.pivot_table(index=["optimizer", "lr"], columns="warmup", values="accuracy", aggfunc=list))
         print(gains.round(3))
-    for c in rv.warmup_comparisons(gains, families=("SGDM",)):
+    for c in rv.warmup_comparisons(gains, families=(family,)):
         print(f"{'pass' if c.passed else 'MISS'}: {c.name}: {c.measured} ({c.kind} {c.predicted})")
-    return 0
+    return gains
 
 
 if __name__ == "__main__":

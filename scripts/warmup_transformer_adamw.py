@@ -51,7 +51,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
+from warmup_resnet_sgdm import report  # the same printout as the SGDM sweep's (scripts/ is on sys.path when run)
 
 from wdcompanion.claims import rotational_variants as rv
 from wdcompanion.sweep import run_sweep
@@ -74,12 +74,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     table = rv.warmup_table(run_sweep(train_transformer_mnist1d, planned(), store=args.store, workers=args.workers,
                                       progress=True))
-    gains = rv.warmup_gains(table)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.pivot_table(index=["optimizer", "lr"], columns="warmup", values="accuracy", aggfunc=list))
-        print(gains.round(3))
-    for c in rv.warmup_comparisons(gains, families=("AdamW",)):
-        print(f"{'pass' if c.passed else 'MISS'}: {c.name}: {c.measured} ({c.kind} {c.predicted})")
+    gains = report(table, "AdamW")
     best_lr = gains.loc["AdamW"]["with warmup"].idxmax()
     shortfall = gains.loc["AdamW"].loc[best_lr, "with warmup"] - gains.loc["RV-AdamW"].loc[best_lr, "without"]
     print(f"{'pass' if shortfall <= MATCH else 'MISS'}: AdamW's best with warmup (lr {best_lr:g}) minus RV-AdamW without "
