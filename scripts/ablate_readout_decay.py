@@ -97,12 +97,12 @@ def _archived(claim_id: str) -> dict[str, dict]:
     return {c["name"]: c for c in record["comparisons"]}
 
 
-def _print(comparisons, archived: dict[str, dict]) -> None:
+def _print(comparisons, archived: dict[str, dict], label: str = "undecayed read-out") -> None:
     for c in comparisons:
         before = archived.get(c.name, {}).get("measured")
         shown = "" if before is None else "; paper-scale record " + ", ".join(f"{v:.3g}" for v in before[:8])
         measured = ", ".join(f"{v:.3g}" for v in list(c.measured)[:8]) if len(c.measured) <= 8 else f"{len(c.measured)} values"
-        print(f"{'pass' if c.passed else 'FAIL'} {c.name}\n    undecayed read-out: {measured} (worst error "
+        print(f"{'pass' if c.passed else 'FAIL'} {c.name}\n    {label}: {measured} (worst error "
               f"{c.worst_error:.3g}, tolerance {c.tolerance:g}){shown}", flush=True)
 
 
