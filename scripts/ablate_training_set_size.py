@@ -63,6 +63,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
 import torch
 from ablate_readout_decay import _archived, _print
@@ -91,23 +92,25 @@ def _rarely_on(model: torch.nn.Sequential, x: torch.Tensor) -> str:
     return ", ".join(f"{int((rate < RARELY_ON).sum())}/{rate.size}" for rate in rates)
 
 
-def balanced(settings: br.Settings, data: Dataset) -> None:
+def balanced(settings: br.Settings, data: Dataset, change: AbstractContextManager, label: str) -> None:
+    """The balanced claim's networks trained within ``change``: their comparisons beside the record, and the rarely-on units."""
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     trained: list = []
-    with training_set(data), _capture_training(trained):
+    with change, _capture_training(trained):
         comparisons = br._network(settings, result)
-    _print(comparisons, _archived(br.CLAIM_ID), label=f"{len(data.x_train)} training signals")
+    _print(comparisons, _archived(br.CLAIM_ID), label=label)
     print(br._miss_note(result), flush=True)
     for (label, run), (model, _) in zip(result.runs.items(), trained, strict=True):
         print(f"{label}: test accuracy {run.test_accuracy:.3f}, train accuracy {run.train_accuracy:.3f}; units on for < 1% "
               f"of the training signals, per hidden layer: {_rarely_on(model, data.x_train)}", flush=True)
 
 
-def rotational(settings: rv.Settings, data: Dataset) -> None:
+def rotational(settings: rv.Settings, change: AbstractContextManager, label: str) -> None:
+    """The RV network trained within ``change``: its comparisons beside the record, and its per-layer angles."""
     result = rv.RotationalVariantsResult(verdict=None)  # type: ignore[arg-type]
-    with training_set(data):
+    with change:
         comparisons = rv._network(settings, result)
-    _print(comparisons, _archived(rv.CLAIM_ID), label=f"{len(data.x_train)} training signals")
+    _print(comparisons, _archived(rv.CLAIM_ID), label=label)
     print(result.network_angles.round(3).to_string(), flush=True)
 
 
@@ -122,10 +125,11 @@ def main() -> None:
     data = mnist1d(num_samples=args.samples)
     print(f"{data.name}: {len(data.x_train)} training signals", flush=True)
     both = not (args.balanced or args.rv)
+    label = f"{len(data.x_train)} training signals"
     if args.balanced or both:
-        balanced(br.SMALL if args.small else br.PAPER, data)
+        balanced(br.SMALL if args.small else br.PAPER, data, training_set(data), label)
     if args.rv or both:
-        rotational(rv.SMALL if args.small else rv.PAPER, data)
+        rotational(rv.SMALL if args.small else rv.PAPER, training_set(data), label)
 
 
 if __name__ == "__main__":

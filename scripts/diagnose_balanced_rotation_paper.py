@@ -369,10 +369,10 @@ def _capture_training(into: list) -> Iterator[None]:
 
 
 def _activation_rates(model: torch.nn.Sequential, x: torch.Tensor) -> list[np.ndarray]:
-    """Per ReLU of the MLP, the fraction of the signals ``x`` on which each unit is on (eval mode)."""
+    """Per ReLU (or leaky ReLU) of the MLP, the fraction of the signals ``x`` on which each unit is on (eval mode)."""
     rates = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: rates.append((out > 0).float().mean(0).numpy()))
-             for m in model if isinstance(m, torch.nn.ReLU)]
+             for m in model if isinstance(m, (torch.nn.ReLU, torch.nn.LeakyReLU))]
     model.eval()
     with torch.no_grad():
         model(x)

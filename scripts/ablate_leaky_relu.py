@@ -1,0 +1,96 @@
+r"""Ablation: do the paper-scale MLPs reach the random-walk predictions with leaky ReLUs? (A diagnosis, not a check.)
+
+    python scripts/ablate_leaky_relu.py [--slope S] [--balanced | --rv] [--small]
+
+The paper-scale records of ``req-balanced-rotation`` (4 December 2026) and ``req-rotational-variants`` (7 December)
+miss in the MLPs' deeper hidden layers. ``diagnose_balanced_rotation_paper.py --mlp-activity`` traced the misses to
+ReLU units that their BatchNorm shift has switched off: such a unit gets a gradient only from the rare signals that
+switch it on, in bursts, which the random walk behind the predictions does not describe.
+``ablate_training_set_size.py`` refuted that this comes from memorizing the benchmark's 4,000 signals. The paper's
+own test of the random-walk assumptions on real networks (its Appendix G, as the digest of the official code records
+it: a ResNet-20 on CIFAR-10 with AdamW) uses **leaky ReLUs**; GPT-2's GELU also passes a gradient for negative
+inputs. Hypothesis: with a leaky ReLU (negative slope 0.01, torch's default, chosen before the run) a unit that is
+"off" still gets a small gradient from every signal, every step, so it stays in the random-walk regime, and the
+per-layer predictions hold.
+
+The script trains the same paper-scale networks with the claims' own code (``balanced_rotation._network``: the five
+BatchNorm / LayerNorm MLPs; ``rotational_variants._network``: the RV-AdamW MLP), changing one thing: every ReLU of
+``nets.mlp`` is replaced by ``torch.nn.LeakyReLU(slope)`` after construction (ReLUs have no parameters, so the
+initial weights, the seeds and everything else are as in the claims). It prints the same as
+``ablate_training_set_size.py``: every comparison next to the archived records' values, the balanced claim's note on
+the layers that miss, per BatchNorm MLP the units on (input above 0) for less than 1% of the training signals, and the
+RV network's per-layer angles. About 20 and 5 minutes on two CPU cores.
+
+This deviates from the paper-scale settings, for diagnosis only; whether the claims should use leaky ReLUs is decided
+after it, and stated as a change of setup with the tolerances unchanged.
+
+**What we expected, written before the run:**
+
+- If the hypothesis holds: AdamW's per-layer angles within 15% of the prediction (record: last layer 0.78) and their
+  spread within 10% (record 1.27); AdamW's norms closer to the prediction in layers 2-4 (record 0.85-0.91, last layer
+  0.48), perhaps not within 10%; SGDM's per-layer mean angles within 15% (record 3.99 and 1.72 times the prediction
+  in the last and second layers) and their spread within 10%; the RV network's per-layer angle within 5% of the target
+  (record 0.81 in the last layer) with no still neurons. Units may still be "off" for most signals (the shift can
+  still drift), but they no longer leave the random walk.
+- If it does not: the same layers miss by about as much, and the cause lies in how rarely such a unit is on, whatever
+  passes through it when it is off.
+- Uncertain either way: SGDM's units with the smallest G (its equilibrium norm goes as :math:`G^{1/4}`) may shrink
+  until BatchNorm's :math:`\epsilon` breaks their scale invariance; Adam + L2's per-neuron medians (record 0.42-0.66 in
+  layers 2-4), which the activity did not explain; Weight Standardization per neuron, which sits at its tolerance.
+  The whole-tensor angles stay within 15%.
+
+**What it printed:** (not yet run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from ablate_training_set_size import balanced, rotational
+
+from wdcompanion import nets
+from wdcompanion.claims import balanced_rotation as br
+from wdcompanion.claims import rotational_variants as rv
+from wdcompanion.data import mnist1d
+
+
+@contextlib.contextmanager
+def leaky_mlps(slope: float) -> Iterator[None]:
+    """Within the block, every ReLU of the MLPs that ``nets.mlp`` builds is a ``LeakyReLU(slope)``."""
+    original = nets.mlp
+
+    def mlp(*args, **kwargs):
+        model = original(*args, **kwargs)
+        for i, module in enumerate(model):
+            if isinstance(module, torch.nn.ReLU):
+                model[i] = torch.nn.LeakyReLU(slope)
+        return model
+
+    nets.mlp = mlp  # the claims' modules look it up on ``nets`` at call time
+    try:
+        yield
+    finally:
+        nets.mlp = original
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slope", type=float, default=0.01, help="the leaky ReLU's negative slope")
+    parser.add_argument("--balanced", action="store_true")
+    parser.add_argument("--rv", action="store_true")
+    parser.add_argument("--small", action="store_true", help="the small-scale settings (a smoke test)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    label = f"leaky ReLU ({args.slope:g})"
+    both = not (args.balanced or args.rv)
+    if args.balanced or both:
+        balanced(br.SMALL if args.small else br.PAPER, mnist1d(), leaky_mlps(args.slope), label)
+    if args.rv or both:
+        rotational(rv.SMALL if args.small else rv.PAPER, leaky_mlps(args.slope), label)
+
+
+if __name__ == "__main__":
+    main()
