@@ -61,6 +61,7 @@ import torch
 
 from .. import nets, rotation
 from .._validation import check_betas
+from ..activation import ACTIVATIONS, use_activation
 from ..averaging import rms_over_steps
 from ..data import mnist1d
 from ..sweep import run_sweep, store_from_env
@@ -135,6 +136,7 @@ class Settings(ClaimSettings):
     neurons: int = doc("neurons per random walk")
     settled: int = doc("steps after which the RV's update-norm average has forgotten the start (beta_u = 0.9)")
     widths: tuple[int, ...] = doc("hidden widths of the BatchNorm MLP trained with RV-AdamW (MNIST-1D)")
+    net_activation: str = doc("its hidden nonlinearity: 'relu' or 'leaky_relu' (negative slope 0.01; see wdcompanion.activation)")
     net_steps: int = doc("training steps of that MLP")
     net_lr: float = doc("its learning rate")
     net_wd: float = doc("its weight decay")
@@ -175,6 +177,8 @@ class Settings(ClaimSettings):
             raise ValueError(f"Settings.fan_in must be >= 2 (a fan-in of 1 cannot rotate), got {self.fan_in}")
         if not 0 < self.settled < self.steps:
             raise ValueError(f"Settings.settled must lie in (0, steps), got {self.settled}")
+        if self.net_activation not in ACTIVATIONS:
+            raise ValueError(f"Settings.net_activation must be one of {ACTIVATIONS}, got {self.net_activation!r}")
         if self.arch not in (*ARCHITECTURES, TRANSFORMER):
             raise ValueError(f"Settings.arch must be one of {(*ARCHITECTURES, TRANSFORMER)}, got {self.arch!r}")
         if self.arch == TRANSFORMER and len(set(self.arch_widths)) != 1:
@@ -212,7 +216,7 @@ _COMMON = dict(walks=_WALKS, fan_in=256, settled=100, net_lr=0.01, net_wd=0.1, w
                grid_arch="resnet", grid_arch_widths=(8, 16, 32), grid_batch=500)
 # SMALL's SGDM learning rates stay below divergence: at 6.4, where this MLP diverges without warmup on some seeds,
 # whether SGDM's gain counted as significant changed from one CPU to another (see the chapter)
-SMALL = Settings(steps=600, neurons=32, widths=(64, 64, 64), net_steps=800, arch="mlp", arch_widths=(64, 64, 64),
+SMALL = Settings(steps=600, neurons=32, widths=(64, 64, 64), net_activation="relu", net_steps=800, arch="mlp", arch_widths=(64, 64, 64),
                  adamw_batch=4000, adamw_seeds=(0, 1, 2), train_steps=200,
                  sgdm_arch="mlp", sgdm_arch_widths=(64, 64, 64), sgdm_train_steps=200, sgdm_lrs=(0.1, 0.4, 1.6),
                  adamw_lrs=(0.01, 0.04, 0.16, 0.64), seeds=(0, 1, 2),
@@ -220,7 +224,9 @@ SMALL = Settings(steps=600, neurons=32, widths=(64, 64, 64), net_steps=800, arch
                  grid_train_steps=200, wrapped_seeds=(1, 2, 3), **_COMMON)
 # PAPER's AdamW sweep: the transformer regime that scripts/search_warmup_regime.py found on seeds 0-2, run on
 # seeds it has not seen (scripts/warmup_transformer_adamw.py runs exactly these trainings)
-PAPER = Settings(steps=5000, neurons=256, widths=(512, 512, 512, 512), net_steps=10000, arch=TRANSFORMER, arch_widths=(32, 32),
+# and its RV network has leaky ReLUs, as balanced_rotation.PAPER's MLPs (scripts/ablate_leaky_relu.py)
+PAPER = Settings(steps=5000, neurons=256, widths=(512, 512, 512, 512), net_activation="leaky_relu", net_steps=10000,
+                 arch=TRANSFORMER, arch_widths=(32, 32),
                  adamw_batch=256, adamw_seeds=(3, 4, 5), train_steps=600, sgdm_arch="resnet", sgdm_arch_widths=(8, 16, 32),
                  sgdm_train_steps=300,
                  sgdm_lrs=tuple(3.2 * 2 ** (k / 2) for k in range(5)),  # 3.2 ... 12.8: the window of the search
@@ -328,7 +334,7 @@ def _network(scale: Settings, result) -> list[Comparison]:
     net_lr, net_wd = scale.net_lr, scale.net_wd
     data = mnist1d()
     x, y = data.x_train, data.y_train
-    model = nets.mlp(data.features, scale.widths, data.classes, norm="batch", seed=1)
+    model = use_activation(nets.mlp(data.features, scale.widths, data.classes, norm="batch", seed=1), scale.net_activation)
     hidden = [f"{i}.weight" for i, m in enumerate(model) if isinstance(m, torch.nn.Linear)][:-1]
     params = dict(model.named_parameters())
     optimizer = make_optimizer("RV-AdamW", model, lr=net_lr, weight_decay=net_wd)
