@@ -76,6 +76,7 @@ from collections.abc import Iterator
 
 import torch
 from ablate_training_set_size import balanced, rotational
+from diagnose_balanced_rotation_paper import BR_PAPER, RV_PAPER
 
 from wdcompanion import nets
 from wdcompanion.claims import balanced_rotation as br
@@ -113,9 +114,9 @@ def main() -> None:
     label = f"leaky ReLU ({args.slope:g})"
     both = not (args.balanced or args.rv)
     if args.balanced or both:
-        balanced(br.SMALL if args.small else br.PAPER, mnist1d(), leaky_mlps(args.slope), label)
+        balanced(br.SMALL if args.small else BR_PAPER, mnist1d(), leaky_mlps(args.slope), label)
     if args.rv or both:
-        rotational(rv.SMALL if args.small else rv.PAPER, leaky_mlps(args.slope), label)
+        rotational(rv.SMALL if args.small else RV_PAPER, leaky_mlps(args.slope), label)
 
 
 if __name__ == "__main__":

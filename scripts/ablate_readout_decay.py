@@ -64,6 +64,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from diagnose_balanced_rotation_paper import BR_PAPER, RV_PAPER  # the ReLU settings of the records (scripts/ on sys.path)
 
 from wdcompanion import training
 from wdcompanion.claims import balanced_rotation as br
@@ -132,9 +133,9 @@ def main() -> None:
     chosen = set(sys.argv[1:]) & {"--balanced", "--rv"} or {"--balanced", "--rv"}
     small = "--small" in sys.argv[1:]
     if "--rv" in chosen:
-        rotational(rv.SMALL if small else rv.PAPER)
+        rotational(rv.SMALL if small else RV_PAPER)
     if "--balanced" in chosen:
-        balanced(br.SMALL if small else br.PAPER)
+        balanced(br.SMALL if small else BR_PAPER)
 
 
 if __name__ == "__main__":

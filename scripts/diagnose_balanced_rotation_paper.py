@@ -165,6 +165,7 @@ the whole-tensor angles (the paper's logger's measure) stay close to the predict
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 from collections.abc import Iterator
@@ -176,14 +177,20 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from wdcompanion import nets, rotation
 from wdcompanion.claims import balanced_rotation as br
+from wdcompanion.claims import rotational_variants as rv
 from wdcompanion.data import mnist1d
+
+# The records these diagnoses explain trained the paper-scale MLPs with ReLUs; the claims have leaky ReLUs there since
+# 7 December 2026 (scripts/ablate_leaky_relu.py), so the diagnoses keep the ReLU settings and reproduce what they report.
+BR_PAPER = dataclasses.replace(br.PAPER, activation="relu")
+RV_PAPER = dataclasses.replace(rv.PAPER, net_activation="relu")
 
 
 def resnet() -> None:
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     label = br.RESNET_LABELS["adamw"]
-    hyper = br.PAPER.hyper
-    run = br.train_resnet(label, "adamw", br.PAPER.resnet, hyper, result)
+    hyper = BR_PAPER.hyper
+    run = br.train_resnet(label, "adamw", BR_PAPER.resnet, hyper, result)
     target = rotation.equilibrium("adamw", lr=hyper.lr, weight_decay=hyper.weight_decay, fan_in=1, betas=hyper.betas).angular_update
     for name in run.layers:
         angles, norms = run.mean_angles[name], run.norms[name]
@@ -224,9 +231,9 @@ def _adamw_updates(wanted, visit):
 
 
 def resnet_updates() -> None:
-    hyper = br.PAPER.hyper
+    hyper = BR_PAPER.hyper
     k = (1 - hyper.betas[0]) / (1 + hyper.betas[0])
-    steps = br.PAPER.resnet.steps
+    steps = BR_PAPER.resnet.steps
     sums: dict[int, dict[str, float]] = {}
 
     def visit(p, u, v, t) -> None:
@@ -243,7 +250,7 @@ def resnet_updates() -> None:
 
     with _adamw_updates(lambda p: p.ndim == 3, visit):
         result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
-        run = br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", br.PAPER.resnet, hyper, result)
+        run = br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", BR_PAPER.resnet, hyper, result)
     target = hyper.adamw(1).angular_update
     print(f"lr {hyper.lr:g}, weight decay {hyper.weight_decay:g}: 1/(2 lr wd) = {1 / (2 * hyper.lr * hyper.weight_decay):.0f} steps "
           f"of {steps}")
@@ -258,7 +265,7 @@ def resnet_updates() -> None:
 
 def _update_statistics(train, wanted, half: int) -> None:
     """Per neuron (filter), over the steps after ``half``: how bursty its update size is (b), how its norm follows it (q)."""
-    hyper = br.PAPER.hyper
+    hyper = BR_PAPER.hyper
     b1 = hyper.betas[0]
     lags = (1, 10)
     sums: dict[int, dict[str, torch.Tensor]] = {}
@@ -305,9 +312,9 @@ def resnet_filters() -> None:
     """:func:`_update_statistics` for the paper-scale ResNet's convolutions (AdamW)."""
     def train():
         result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
-        return br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", br.PAPER.resnet, br.PAPER.hyper, result)
+        return br.train_resnet(br.RESNET_LABELS["adamw"], "adamw", BR_PAPER.resnet, BR_PAPER.hyper, result)
 
-    _update_statistics(train, lambda p: p.ndim == 3, br.PAPER.resnet.steps // 2)
+    _update_statistics(train, lambda p: p.ndim == 3, BR_PAPER.resnet.steps // 2)
 
 
 def mlp_neurons() -> None:
@@ -316,10 +323,10 @@ def mlp_neurons() -> None:
 
     def train():
         result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
-        return br._train("AdamW, BatchNorm", "batch", "adamw", br.PAPER, data, result)
+        return br._train("AdamW, BatchNorm", "batch", "adamw", BR_PAPER, data, result)
 
     _update_statistics(train, lambda p: p.ndim == 2 and p.shape[0] != data.classes,  # hidden layers, not the read-out
-                       br.PAPER.net_steps // 2)
+                       BR_PAPER.net_steps // 2)
 
 
 def mlp_outgoing() -> None:
@@ -333,10 +340,10 @@ def mlp_outgoing() -> None:
     many neurons have G = 0, with their median outgoing weight.
     """
     data = mnist1d()
-    hyper = br.PAPER.hyper
+    hyper = BR_PAPER.hyper
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     for label, optimizer, quantity in (("Adam+L2, BatchNorm", "adam_l2", "angular_update"), ("SGDM, BatchNorm", "sgdm", "norm")):
-        run = br._train(label, "batch", optimizer, br.PAPER, data, result)
+        run = br._train(label, "batch", optimizer, BR_PAPER, data, result)
         for name in run.layers:
             measured = run.angles[name] if quantity == "angular_update" else run.norms[name]
             ratio = measured / br.per_neuron(optimizer, quantity, run.fan_in[name], run.grad_norm_sq[name], hyper)
@@ -397,12 +404,12 @@ def mlp_activity() -> None:
     neurons more than 20% off have a median rate far below the others' (a few percent against tens).
     """
     data = mnist1d()
-    hyper = br.PAPER.hyper
+    hyper = BR_PAPER.hyper
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     for label, optimizer in (("AdamW, BatchNorm", "adamw"), ("SGDM, BatchNorm", "sgdm"), ("Adam+L2, BatchNorm", "adam_l2")):
         trained: list = []
         with _capture_training(trained):
-            run = br._train(label, "batch", optimizer, br.PAPER, data, result)
+            run = br._train(label, "batch", optimizer, BR_PAPER, data, result)
         model, training = trained[-1]
         losses = training.losses
         print(f"{label}: training loss, mean over steps 2,000-2,500 {losses[2000:2500].mean():.1e}, over the last 500 "
@@ -443,8 +450,6 @@ def rv_activity() -> None:
     below a tenth of the target (quiet steps) and the others'; the others' mean angle / target; and Spearman's
     rank correlation of the angle / target with the rate.
     """
-    from wdcompanion.claims import rotational_variants as rv
-
     trackers: list = []
     original = rotation.RotationTracker
 
@@ -457,11 +462,11 @@ def rv_activity() -> None:
     rotation.RotationTracker = KeptTracker
     try:
         with _capture_training(trained):
-            rv._network(rv.PAPER, rv.RotationalVariantsResult(verdict=None))  # type: ignore[arg-type]
+            rv._network(RV_PAPER, rv.RotationalVariantsResult(verdict=None))  # type: ignore[arg-type]
     finally:
         rotation.RotationTracker = original
     (model, _), tracker = trained[-1], trackers[-1]
-    target = rotation.equilibrium("adamw", lr=rv.PAPER.net_lr, weight_decay=rv.PAPER.net_wd, fan_in=1,
+    target = rotation.equilibrium("adamw", lr=RV_PAPER.net_lr, weight_decay=RV_PAPER.net_wd, fan_in=1,
                                   betas=(0.9, 0.999)).angular_update
     data = mnist1d()
     hidden = [f"{i}.weight" for i, m in enumerate(model) if isinstance(m, torch.nn.Linear)][:-1]
@@ -501,7 +506,7 @@ def main() -> None:
     if "--resnet" in sys.argv[1:]:
         resnet()
         return
-    scale = br.PAPER
+    scale = BR_PAPER
     result = br.BalancedRotationResult(verdict=None)  # type: ignore[arg-type]
     data = mnist1d()
     for label, optimizer in (("AdamW, BatchNorm", "adamw"), ("SGDM, BatchNorm", "sgdm")):
