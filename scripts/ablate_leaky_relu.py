@@ -75,12 +75,9 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
-from ablate_training_set_size import balanced, rotational
-from diagnose_balanced_rotation_paper import BR_PAPER, RV_PAPER
+from ablate_training_set_size import add_part_arguments, run_parts
 
 from wdcompanion import nets
-from wdcompanion.claims import balanced_rotation as br
-from wdcompanion.claims import rotational_variants as rv
 from wdcompanion.data import mnist1d
 
 
@@ -106,17 +103,10 @@ def leaky_mlps(slope: float) -> Iterator[None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slope", type=float, default=0.01, help="the leaky ReLU's negative slope")
-    parser.add_argument("--balanced", action="store_true")
-    parser.add_argument("--rv", action="store_true")
-    parser.add_argument("--small", action="store_true", help="the small-scale settings (a smoke test)")
+    add_part_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    label = f"leaky ReLU ({args.slope:g})"
-    both = not (args.balanced or args.rv)
-    if args.balanced or both:
-        balanced(br.SMALL if args.small else BR_PAPER, mnist1d(), leaky_mlps(args.slope), label)
-    if args.rv or both:
-        rotational(rv.SMALL if args.small else RV_PAPER, leaky_mlps(args.slope), label)
+    run_parts(args, mnist1d(), lambda: leaky_mlps(args.slope), f"leaky ReLU ({args.slope:g})")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import torch
@@ -119,22 +119,31 @@ def rotational(settings: rv.Settings, change: AbstractContextManager, label: str
     print(result.network_angles.round(3).to_string(), flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=50_000, help="signals generated (80%% for training)")
+def add_part_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose what an ablation trains: ``--balanced``, ``--rv`` (neither: both) and ``--small``."""
     parser.add_argument("--balanced", action="store_true")
     parser.add_argument("--rv", action="store_true")
     parser.add_argument("--small", action="store_true", help="the small-scale settings (a smoke test)")
+
+
+def run_parts(args: argparse.Namespace, data: Dataset, change: Callable[[], AbstractContextManager], label: str) -> None:
+    """Train the parts ``args`` chose, each within a fresh ``change()``, with the records' ReLU settings at paper scale."""
+    both = not (args.balanced or args.rv)
+    if args.balanced or both:
+        balanced(br.SMALL if args.small else BR_PAPER, data, change(), label)
+    if args.rv or both:
+        rotational(rv.SMALL if args.small else RV_PAPER, change(), label)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=50_000, help="signals generated (80%% for training)")
+    add_part_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(2)
     data = mnist1d(num_samples=args.samples)
     print(f"{data.name}: {len(data.x_train)} training signals", flush=True)
-    both = not (args.balanced or args.rv)
-    label = f"{len(data.x_train)} training signals"
-    if args.balanced or both:
-        balanced(br.SMALL if args.small else BR_PAPER, data, training_set(data), label)
-    if args.rv or both:
-        rotational(rv.SMALL if args.small else RV_PAPER, training_set(data), label)
+    run_parts(args, data, lambda: training_set(data), f"{len(data.x_train)} training signals")
 
 
 if __name__ == "__main__":
