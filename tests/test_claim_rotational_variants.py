@@ -2,7 +2,9 @@
 criteria (warmup, wrapped Adam + L2) can miss."""
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,6 +68,31 @@ def test_the_practical_sweeps_resume_from_the_store(tmp_path, monkeypatch, arch)
     second = rotational_variants.RotationalVariantsResult(verdict=None)
     rotational_variants._practical(tiny, second)
     assert second.warmup.equals(first.warmup) and second.grid.equals(first.grid) and second.wrapped.equals(first.wrapped)
+    read = rotational_variants.stored_practical(tiny, tmp_path)  # what the chapter calls for the archived runs
+    assert read.verdict is None and read.warmup.equals(first.warmup) and read.wrapped.equals(first.wrapped)
+    pd.testing.assert_frame_equal(read.warmup_gains, first.warmup_gains)
+    with pytest.raises(LookupError, match="stored_only=True runs nothing"):
+        rotational_variants.stored_practical(dataclasses.replace(tiny, seeds=(0, 1, 2)), tmp_path)  # seed 2 not stored
+
+
+def test_stored_practical_rejects_a_store_that_is_not_a_folder(tmp_path):
+    with pytest.raises(ValueError, match="not a folder"):
+        rotational_variants.stored_practical(_TINY, tmp_path / "missing")
+    with pytest.raises(TypeError, match="store must be a folder path"):
+        rotational_variants.stored_practical(_TINY, None)
+
+
+def test_the_committed_store_gives_the_archived_records_practical_values():
+    """The chapter shows the paper-scale tables read from the committed store: they are the archived record's."""
+    root = Path(__file__).resolve().parents[1]
+    record = json.loads((root / "book/_generated/paper-scale/req-rotational-variants.json").read_text())
+    read = rotational_variants.stored_practical(rotational_variants.PAPER, root / "book/_generated/sweeps")
+    archived = {c["name"]: c["measured"] for c in record["comparisons"] if c["part"]}
+    recomputed = {c.name: c.measured.tolist() for c in rotational_variants.warmup_comparisons(read.warmup_gains)
+                  + rotational_variants.wrapped_comparisons(read.wrapped)}
+    assert recomputed.keys() == archived.keys()
+    for name, values in recomputed.items():
+        np.testing.assert_allclose(values, archived[name], rtol=1e-12, err_msg=name)
 
 
 def _warmup_table(plain_gain, rv_gain, spread=0.0):
@@ -87,6 +114,16 @@ def test_warmup_table_names_each_runs_family_and_whether_it_warmed_up():
     assert "family" not in runs  # the sweep's own table is left as it was
     with pytest.raises(ValueError, match="runs must have"):
         rotational_variants.warmup_table(runs.drop(columns="warmup_steps"))
+
+
+def test_warmup_gains_count_the_diverged_runs_with_warmup_and_without():
+    table = _warmup_table(0.1, 0.0)
+    table["diverged"] = 0.0
+    table.loc[(table.optimizer == "SGDM") & ~table.warmup & (table.seed < 2), "diverged"] = 1.0
+    gains = rotational_variants.warmup_gains(table)
+    assert gains.loc[("SGDM", 0.1), "diverged, none"] == 2 and gains.loc[("SGDM", 0.1), "diverged, warmup"] == 0
+    assert gains.drop(index=("SGDM", 0.1))[["diverged, warmup", "diverged, none"]].eq(0).all().all()
+    assert rotational_variants.warmup_gains(table.drop(columns="diverged"))["diverged, none"].eq(0).all()
 
 
 def test_layer_rotation_averages_each_layers_tracked_angle_over_seeds():

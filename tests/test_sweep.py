@@ -131,6 +131,25 @@ def test_rerun_skips_what_is_done_and_a_new_fingerprint_reruns(tmp_path, markers
     assert json.loads(stored(tmp_path)[0].read_text())["fingerprint"] in ("v1", "v2")
 
 
+def test_stored_only_reads_the_store_and_runs_nothing(tmp_path, markers):
+    grid = GRID[:2]
+    first = run_sweep(h.descend, grid, executor="serial", fingerprint=FP, store=tmp_path)
+    read = run_sweep(h.descend, grid, executor="serial", fingerprint=FP, store=tmp_path, stored_only=True)
+    pd.testing.assert_frame_equal(read, first)
+    with pytest.raises(LookupError, match=r"1 of 3 settings of .*descend have no result stored.*settings\[2\]"):
+        run_sweep(h.descend, GRID[:3], executor="serial", fingerprint=FP, store=tmp_path, stored_only=True)
+    with pytest.raises(LookupError, match="have no result stored"):  # another code version: nothing stored for it
+        run_sweep(h.descend, grid, executor="serial", fingerprint="other", store=tmp_path, stored_only=True)
+    assert count(markers, "start") == 2 and len(stored(tmp_path)) == 2
+
+
+def test_stored_only_needs_a_store_and_a_bool(tmp_path):
+    with pytest.raises(ValueError, match="stored_only=True needs a store"):
+        run_sweep(h.descend, GRID, executor="serial", fingerprint=FP, stored_only=True)
+    with pytest.raises(TypeError, match="stored_only must be a bool"):
+        run_sweep(h.descend, GRID, executor="serial", fingerprint=FP, store=tmp_path, stored_only="yes")
+
+
 def test_default_fingerprint_is_the_code_fingerprint_of_the_records():
     from wdcompanion import training
     from wdcompanion.claims import records

@@ -611,6 +611,7 @@ def run_sweep(
     workers: int | None = None,
     fingerprint: str | None = None,
     progress: bool | None = None,
+    stored_only: bool = False,
 ) -> pd.DataFrame:
     """Run ``fn`` once per setting and return the table of settings and results (see the module docstring).
 
@@ -632,12 +633,16 @@ def run_sweep(
         fails the sweep instead of storing under the wrong key.
     :param progress: Show a tqdm progress bar with an ETA on stderr. ``None`` (default): only where
         ``$WDC_PROGRESS`` is ``1`` (never in a notebook's stored outputs unless someone sets it there).
+    :param stored_only: Only read ``store`` (required then): nothing runs, and a setting without a stored result
+        under the current fingerprint raises ``LookupError`` (how a page shows archived paper-scale runs without
+        ever starting them).
 
     :returns: A ``pandas.DataFrame``: one row per setting, in the given order: the setting's fields (values as
         given), then the result fields (a field a run did not return is missing, NaN).
 
     Raises ``TypeError`` or ``ValueError`` before any run, for bad arguments or settings (naming the setting
     and field).
+    Raises ``LookupError`` with ``stored_only`` when a setting has no stored result.
     Raises :class:`SweepError` when a run raises (or its process dies, or it returns something other than
     result fields): runs not yet started are cancelled, those already running in a local pool finish and are
     stored (a Dask cluster may cancel them too); the run's exception is the cause. Calling again resumes.
@@ -651,6 +656,10 @@ def run_sweep(
         raise TypeError(f"progress must be a bool or None, got {progress!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1):
         raise ValueError(f"workers must be an integer >= 1 or None, got {workers!r}")
+    if not isinstance(stored_only, bool):
+        raise TypeError(f"stored_only must be a bool, got {stored_only!r}")
+    if stored_only and store is None:
+        raise ValueError("stored_only=True needs a store to read")
     kind, target = _resolve_executor(executor, dask, workers)
     if store is not None and "<" in fn.__qualname__:
         raise TypeError(f"fn {function} is a lambda or a local function: its name does not identify it (nor what it captured), "
@@ -679,6 +688,10 @@ def run_sweep(
                 except (OSError, ValueError) as error:
                     warnings.warn(f"discarding {path} ({error}); settings[{run.index}] runs again", SweepStoreWarning, stacklevel=2)
     todo = [run for run in runs if results[run.index] is None]
+    if stored_only and todo:
+        raise LookupError(f"{len(todo)} of {len(runs)} settings of {function} have no result stored in {str(store)!r} under "
+                          f"fingerprint {fingerprint} (the first: settings[{todo[0].index}] = {todo[0].settings_json}); "
+                          "stored_only=True runs nothing")
 
     bar = None
     if progress:

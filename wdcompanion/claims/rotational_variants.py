@@ -51,9 +51,12 @@ Their model's mechanism: from a small norm, a plain optimizer's early angular up
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -72,8 +75,9 @@ from .settings import MODIFIED, ClaimSettings, OptimizerCase, describe_fields, d
 
 CLAIM_ID = "req-rotational-variants"
 
-__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "EXPERIMENTS", "TRANSFORMER",
-           "training_arguments", "warmup_steps", "practical_settings", "trainer", "best_cells", "wrapped_settings", "wrapped_runs",
+__all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "stored_practical",
+           "EXPERIMENTS", "TRANSFORMER", "training_arguments", "warmup_steps", "practical_settings", "trainer", "best_cells",
+           "wrapped_settings", "wrapped_runs",
            "layer_rotation", "warmup_table", "warmup_gains", "warmup_comparisons", "wrapped_comparisons",
            "SIGNIFICANT_SE", "MIN_GAIN", "RV_GAIN_FRACTION", "WRAPPED_CLOSES", "WARMUP_PART", "WRAPPED_PART"]
 
@@ -469,16 +473,20 @@ def warmup_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def warmup_gains(table: pd.DataFrame) -> pd.DataFrame:
-    """Per ``(optimizer, lr)``: mean accuracy with and without warmup, the paired gain's mean and standard error."""
+    """Per ``(optimizer, lr)``: mean accuracy with and without warmup, the paired gain's mean and standard error,
+    whether plain's gain is significant, and how many runs diverged with warmup and without (a table with no
+    ``diverged`` column counts none)."""
     rows = []
     for (kind, lr), runs in table.groupby(["optimizer", "lr"], sort=False):
         warm = runs[runs.warmup].set_index("seed").accuracy
         none = runs[~runs.warmup].set_index("seed").accuracy
         gain = (warm - none.reindex(warm.index)).to_numpy()
         se = float(gain.std(ddof=1) / math.sqrt(len(gain)))
+        diverged = runs.diverged.astype(bool) if "diverged" in runs else pd.Series(False, index=runs.index)
         rows.append({"optimizer": kind, "lr": lr, "with warmup": float(warm.mean()), "without": float(none.mean()),
                      "gain": float(gain.mean()), "standard error": se,
-                     "significant": _significant(float(gain.mean()), se) if not kind.startswith("RV-") else None})
+                     "significant": _significant(float(gain.mean()), se) if not kind.startswith("RV-") else None,
+                     "diverged, warmup": int(diverged[runs.warmup].sum()), "diverged, none": int(diverged[~runs.warmup].sum())})
     return pd.DataFrame(rows).set_index(["optimizer", "lr"])
 
 
@@ -527,23 +535,44 @@ def wrapped_comparisons(wrapped: pd.DataFrame) -> list[Comparison]:
     return comparisons
 
 
-def _practical(scale: Settings, result: RotationalVariantsResult) -> list[Comparison]:
-    """The warmup sweep and the grids in one sweep, then the wrapped comparison at the grid's best cells."""
+def _practical(scale: Settings, result: RotationalVariantsResult, store=None, stored_only: bool = False) -> list[Comparison]:
+    """The warmup sweep and the grids in one sweep, then the wrapped comparison at the grid's best cells (``store``:
+    the sweep store, default ``$WDC_STORE``; ``stored_only``: read it, run nothing)."""
     planned = practical_settings(scale)
-    store = store_from_env()
+    store = store_from_env() if store is None else store
+    sweep = functools.partial(run_sweep, store=store, stored_only=stored_only)
     mlp_warmup = [run for run in planned["warmup"] if trainer(run) is train_mnist1d]
     others = [run for run in planned["warmup"] if trainer(run) is not train_mnist1d]
     if any(trainer(run) is not train_mnist1d for run in planned["grid"]) or planned["warmup"] != mlp_warmup + others:
         raise AssertionError("the transformer runs must be the warmup sweep's last (AdamW's)")
-    table = run_sweep(train_mnist1d, mlp_warmup + planned["grid"], store=store)
-    parts = [table.iloc[:len(mlp_warmup)]] + ([run_sweep(train_transformer_mnist1d, others, store=store)] if others else [])
+    table = sweep(train_mnist1d, mlp_warmup + planned["grid"])
+    parts = [table.iloc[:len(mlp_warmup)]] + ([sweep(train_transformer_mnist1d, others)] if others else [])
     warmup = warmup_table(pd.concat(parts, ignore_index=True))
     result.warmup = warmup
     result.grid = table.iloc[len(mlp_warmup):].reset_index(drop=True)
     result.warmup_gains = warmup_gains(warmup)
-    result.wrapped = run_sweep(train_mnist1d, wrapped_settings(scale, best_cells(result.grid)), store=store)
+    result.wrapped = sweep(train_mnist1d, wrapped_settings(scale, best_cells(result.grid)))
     result.layer_rotation = layer_rotation(result.wrapped)
     return warmup_comparisons(result.warmup_gains) + wrapped_comparisons(result.wrapped)
+
+
+def stored_practical(settings: Settings | str, store: str | os.PathLike[str]) -> RotationalVariantsResult:
+    """The practical experiments of ``settings`` (or a scale name) read from the sweep store ``store``, running nothing.
+
+    Fills the result's ``warmup``, ``warmup_gains``, ``grid``, ``wrapped`` and ``layer_rotation`` as :func:`run` does;
+    its ``verdict`` is ``None``: these experiments alone are not the claim's check (the archived record of
+    ``scripts/paper_runs.py`` has that). This is how the chapter shows the archived paper-scale trainings
+    (``book/_generated/sweeps``) without starting any. Raises ``LookupError`` when a training is not stored under the
+    current code (see :func:`~wdcompanion.sweep.run_sweep`).
+    """
+    settings = resolve(settings, Settings, REGISTERED)
+    if not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a folder path, got {store!r}")
+    if not Path(store).is_dir():
+        raise ValueError(f"store {str(store)!r} is not a folder")
+    result = RotationalVariantsResult(verdict=None)  # type: ignore[arg-type]
+    _practical(settings, result, store=store, stored_only=True)
+    return result
 
 
 def run(settings: Settings | str = SMALL, *, practical: bool = True) -> RotationalVariantsResult:
