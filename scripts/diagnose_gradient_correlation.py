@@ -94,6 +94,17 @@ keep shrinking (:math:`\mathbb E g^2/\mathbb E\hat v` = 0.39; its norms fell 11%
 corrected prediction is 14% above its measured norm. So the MLP's norm misses have measured causes, none of them a
 wrong formula: bursty gradients under Adam's long second-moment memory (AdamW), a fluctuating norm measured by its mean
 where the model fixes its fourth moment (SGDM), and a last layer that keeps changing (AdamW).
+
+**Caveats found in review after the runs** (7 December 2026). (1) Every figure above is a median over the 64 sampled
+neurons, not the layer means the verdict compares (AdamW 0.92, 0.90, 0.85, 0.55), so the misses of those means are not
+accounted for. (2) For AdamW the derivation takes :math:`w_{t-j}\cdot x_{t-j} = 0`, which Adam's per-weight scaling
+breaks; the dropped term is first order in :math:`\eta`, so even a small cosine between the weight and :math:`x` would
+matter, and it was not measured (the self-test's isotropic gradients cannot show it); it also models the update as a
+filter of :math:`g/\sqrt{\hat v}` at each step's own :math:`\hat v`. (3) The ratio of the means is pooled over a neuron's
+weights, so it cannot tell bursts in time from weights that differ or drift: "bursts" is consistent with the data, not
+shown. (4) In SGDM the two checks of (b) are one identity. (5) "The model fixes the mean of the fourth power" is our
+derivation. Next measurements: E[w·x] in the hook; per weight, the mean of :math:`g^2/\hat v` against its
+:math:`\mathbb E g^2/\mathbb E\hat v`; the layer means alongside the medians.
 """
 
 from __future__ import annotations
