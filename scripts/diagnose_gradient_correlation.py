@@ -58,7 +58,7 @@ sampled neurons per hidden layer, first to last):
 **The expectation failed.** The correlation is refuted as the main cause: where the norm is most short (AdamW's last
 layer, 0.41; SGDM's first, 0.87) :math:`F` is within 5% of 1, and no lag-1 correlation is negative. It accounts for
 part of SGDM's deeper layers (:math:`F^{1/4}` 0.96 and 0.95). What does account for AdamW's first three layers (within
-1.5%) is the other factor of the corrected prediction, :math:`c_0/C`, the mean of :math:`g^2/\hat v` (0.85 and 0.82 in
+1.5%) is the other factor of the corrected prediction, :math:`c_0/C`, the mean of :math:`g^2/\hat v` (0.86 and 0.85 in
 layers 2 and 3): the current squared gradient is on average below Adam's second moment, so every normalized update is
 smaller than the random walk's. That is a measurement, not yet a cause.
 
