@@ -68,9 +68,13 @@ def test_the_practical_sweeps_resume_from_the_store(tmp_path, monkeypatch, arch)
     second = rotational_variants.RotationalVariantsResult(verdict=None)
     rotational_variants._practical(tiny, second)
     assert second.warmup.equals(first.warmup) and second.grid.equals(first.grid) and second.wrapped.equals(first.wrapped)
+    monkeypatch.setenv("WDC_SWEEP_STORE", str(tmp_path / "elsewhere"))  # stored_practical must read the store it is given
     read = rotational_variants.stored_practical(tiny, tmp_path)  # what the chapter calls for the archived runs
     assert read.verdict is None and read.warmup.equals(first.warmup) and read.wrapped.equals(first.wrapped)
+    assert read.grid.equals(first.grid)
     pd.testing.assert_frame_equal(read.warmup_gains, first.warmup_gains)
+    pd.testing.assert_frame_equal(read.layer_rotation, first.layer_rotation)
+    assert not (tmp_path / "elsewhere").exists()
     with pytest.raises(LookupError, match="stored_only=True runs nothing"):
         rotational_variants.stored_practical(dataclasses.replace(tiny, seeds=(0, 1, 2)), tmp_path)  # seed 2 not stored
 
@@ -92,7 +96,8 @@ def test_the_committed_store_gives_the_archived_records_practical_values():
                   + rotational_variants.wrapped_comparisons(read.wrapped)}
     assert recomputed.keys() == archived.keys()
     for name, values in recomputed.items():
-        np.testing.assert_allclose(values, archived[name], rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(values, archived[name], rtol=1e-12, err_msg=f"{name}: the store and the archived record "
+                                   "disagree; re-archive with scripts/paper_runs.py run req-rotational-variants")
 
 
 def _warmup_table(plain_gain, rv_gain, spread=0.0):
@@ -124,6 +129,22 @@ def test_warmup_gains_count_the_diverged_runs_with_warmup_and_without():
     assert gains.loc[("SGDM", 0.1), "diverged, none"] == 2 and gains.loc[("SGDM", 0.1), "diverged, warmup"] == 0
     assert gains.drop(index=("SGDM", 0.1))[["diverged, warmup", "diverged, none"]].eq(0).all().all()
     assert rotational_variants.warmup_gains(table.drop(columns="diverged"))["diverged, none"].eq(0).all()
+    table.loc[(table.optimizer == "AdamW") & ~table.warmup, "diverged"] = np.nan  # a run that did not report it
+    assert rotational_variants.warmup_gains(table).loc[("AdamW", 0.1), "diverged, none"] == 0
+
+
+def test_significant_lrs_are_the_learning_rates_where_plain_needs_warmup():
+    table = pd.concat([_warmup_table(0.1, 0.0, spread=0.01),
+                       _warmup_table(0.001, 0.0, spread=0.01).assign(lr=0.2)], ignore_index=True)
+    gains = rotational_variants.warmup_gains(table)
+    assert rotational_variants.significant_lrs(gains, "SGDM") == [0.1]  # 0.001 is below MIN_GAIN
+    assert rotational_variants.significant_lrs(rotational_variants.warmup_gains(_warmup_table(0.0, 0.0)), "AdamW") == []
+    with pytest.raises(ValueError, match="family must be one of"):
+        rotational_variants.significant_lrs(gains, "RV-SGDM")
+    with pytest.raises(ValueError, match="no rows for 'AdamW'"):
+        rotational_variants.significant_lrs(gains.drop(index="AdamW", level="optimizer"), "AdamW")
+    with pytest.raises(TypeError, match="gains must be"):
+        rotational_variants.significant_lrs(table, "SGDM")
 
 
 def test_layer_rotation_averages_each_layers_tracked_angle_over_seeds():

@@ -143,9 +143,26 @@ def test_stored_only_reads_the_store_and_runs_nothing(tmp_path, markers):
     assert count(markers, "start") == 2 and len(stored(tmp_path)) == 2
 
 
+def test_stored_only_refuses_an_unreadable_file_and_creates_nothing(tmp_path, markers):
+    grid = GRID[:2]
+    run_sweep(h.descend, grid, executor="serial", fingerprint=FP, store=tmp_path)
+    stored(tmp_path)[0].write_text("{not json")
+    with pytest.raises(LookupError, match="is unreadable"):  # not a warning that it "runs again": nothing runs
+        run_sweep(h.descend, grid, executor="serial", fingerprint=FP, store=tmp_path, stored_only=True)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(LookupError, match="have no result stored"):
+        run_sweep(h.descend, grid, executor="serial", fingerprint=FP, store=empty, stored_only=True)
+    assert list(empty.iterdir()) == []  # reading an empty store leaves it empty
+    assert count(markers, "start") == 2
+
+
 def test_stored_only_needs_a_store_and_a_bool(tmp_path):
     with pytest.raises(ValueError, match="stored_only=True needs a store"):
         run_sweep(h.descend, GRID, executor="serial", fingerprint=FP, stored_only=True)
+    with pytest.raises(ValueError, match="stored_only=True reads an existing store"):
+        run_sweep(h.descend, GRID, executor="serial", fingerprint=FP, store=tmp_path / "missing", stored_only=True)
+    assert not (tmp_path / "missing").exists()
     with pytest.raises(TypeError, match="stored_only must be a bool"):
         run_sweep(h.descend, GRID, executor="serial", fingerprint=FP, store=tmp_path, stored_only="yes")
 

@@ -633,16 +633,16 @@ def run_sweep(
         fails the sweep instead of storing under the wrong key.
     :param progress: Show a tqdm progress bar with an ETA on stderr. ``None`` (default): only where
         ``$WDC_PROGRESS`` is ``1`` (never in a notebook's stored outputs unless someone sets it there).
-    :param stored_only: Only read ``store`` (required then): nothing runs, and a setting without a stored result
-        under the current fingerprint raises ``LookupError`` (how a page shows archived paper-scale runs without
-        ever starting them).
+    :param stored_only: Only read ``store`` (required then, an existing folder; nothing is created in it): nothing
+        runs, and a setting without a readable stored result under the current fingerprint raises ``LookupError``
+        (how a page shows archived paper-scale runs without ever starting them).
 
     :returns: A ``pandas.DataFrame``: one row per setting, in the given order: the setting's fields (values as
         given), then the result fields (a field a run did not return is missing, NaN).
 
     Raises ``TypeError`` or ``ValueError`` before any run, for bad arguments or settings (naming the setting
     and field).
-    Raises ``LookupError`` with ``stored_only`` when a setting has no stored result.
+    Raises ``LookupError`` with ``stored_only`` when a setting has no stored result or its file is unreadable.
     Raises :class:`SweepError` when a run raises (or its process dies, or it returns something other than
     result fields): runs not yet started are cancelled, those already running in a local pool finish and are
     stored (a Dask cluster may cancel them too); the run's exception is the cause. Calling again resumes.
@@ -676,7 +676,10 @@ def run_sweep(
         if Path(store).exists() and not Path(store).is_dir():
             raise ValueError(f"store {str(store)!r} exists and is not a folder")
         folder = _store_dir(Path(store), function)
-        folder.mkdir(parents=True, exist_ok=True)
+        if stored_only and not Path(store).is_dir():
+            raise ValueError(f"store {str(store)!r} is not a folder: stored_only=True reads an existing store")
+        if not stored_only:
+            folder.mkdir(parents=True, exist_ok=True)
 
     results: list[dict[str, Any] | None] = [None] * len(runs)
     if folder is not None:
@@ -686,6 +689,9 @@ def run_sweep(
                 try:
                     results[run.index] = _read_stored(path, run, function, fingerprint)
                 except (OSError, ValueError) as error:
+                    if stored_only:
+                        raise LookupError(f"the stored result {path} of settings[{run.index}] is unreadable ({error}); "
+                                          "stored_only=True runs nothing") from error
                     warnings.warn(f"discarding {path} ({error}); settings[{run.index}] runs again", SweepStoreWarning, stacklevel=2)
     todo = [run for run in runs if results[run.index] is None]
     if stored_only and todo:

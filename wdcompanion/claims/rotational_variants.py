@@ -78,7 +78,7 @@ CLAIM_ID = "req-rotational-variants"
 __all__ = ["CLAIM_ID", "Settings", "SMALL", "PAPER", "REGISTERED", "RotationalVariantsResult", "run", "stored_practical",
            "EXPERIMENTS", "TRANSFORMER", "training_arguments", "warmup_steps", "practical_settings", "trainer", "best_cells",
            "wrapped_settings", "wrapped_runs",
-           "layer_rotation", "warmup_table", "warmup_gains", "warmup_comparisons", "wrapped_comparisons",
+           "layer_rotation", "warmup_table", "warmup_gains", "significant_lrs", "warmup_comparisons", "wrapped_comparisons",
            "SIGNIFICANT_SE", "MIN_GAIN", "RV_GAIN_FRACTION", "WRAPPED_CLOSES", "WARMUP_PART", "WRAPPED_PART"]
 
 # The pass criteria of the practical parts, fixed before the runs were made (see the module docstring).
@@ -475,19 +475,32 @@ def warmup_table(runs: pd.DataFrame) -> pd.DataFrame:
 def warmup_gains(table: pd.DataFrame) -> pd.DataFrame:
     """Per ``(optimizer, lr)``: mean accuracy with and without warmup, the paired gain's mean and standard error,
     whether plain's gain is significant, and how many runs diverged with warmup and without (a table with no
-    ``diverged`` column counts none)."""
+    ``diverged`` column counts none; a missing value in it counts as not diverged)."""
     rows = []
     for (kind, lr), runs in table.groupby(["optimizer", "lr"], sort=False):
         warm = runs[runs.warmup].set_index("seed").accuracy
         none = runs[~runs.warmup].set_index("seed").accuracy
         gain = (warm - none.reindex(warm.index)).to_numpy()
         se = float(gain.std(ddof=1) / math.sqrt(len(gain)))
-        diverged = runs.diverged.astype(bool) if "diverged" in runs else pd.Series(False, index=runs.index)
+        diverged = runs.diverged.eq(1) if "diverged" in runs else pd.Series(False, index=runs.index)  # NaN: not counted
         rows.append({"optimizer": kind, "lr": lr, "with warmup": float(warm.mean()), "without": float(none.mean()),
                      "gain": float(gain.mean()), "standard error": se,
                      "significant": _significant(float(gain.mean()), se) if not kind.startswith("RV-") else None,
                      "diverged, warmup": int(diverged[runs.warmup].sum()), "diverged, none": int(diverged[~runs.warmup].sum())})
     return pd.DataFrame(rows).set_index(["optimizer", "lr"])
+
+
+def significant_lrs(gains: pd.DataFrame, family: str) -> list[float]:
+    """The learning rates, in the table's order, at which plain ``family``'s gain from warmup is significant in
+    ``gains`` (:func:`warmup_gains`): above max(:data:`SIGNIFICANT_SE` standard errors, :data:`MIN_GAIN`)."""
+    if not isinstance(gains, pd.DataFrame) or "significant" not in gains.columns:
+        raise TypeError("gains must be the DataFrame of warmup_gains()")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if family not in gains.index.get_level_values("optimizer"):
+        raise ValueError(f"gains has no rows for {family!r}")
+    plain = gains.loc[family]
+    return [float(lr) for lr in plain.index[plain.significant.astype(bool)]]
 
 
 def warmup_comparisons(gains: pd.DataFrame, families: tuple[str, ...] = FAMILIES) -> list[Comparison]:
@@ -537,7 +550,7 @@ def wrapped_comparisons(wrapped: pd.DataFrame) -> list[Comparison]:
 
 def _practical(scale: Settings, result: RotationalVariantsResult, store=None, stored_only: bool = False) -> list[Comparison]:
     """The warmup sweep and the grids in one sweep, then the wrapped comparison at the grid's best cells (``store``:
-    the sweep store, default ``$WDC_STORE``; ``stored_only``: read it, run nothing)."""
+    the sweep store, default ``$WDC_SWEEP_STORE``; ``stored_only``: read it, run nothing)."""
     planned = practical_settings(scale)
     store = store_from_env() if store is None else store
     sweep = functools.partial(run_sweep, store=store, stored_only=stored_only)
