@@ -260,17 +260,10 @@ def _selftest() -> None:
                   f"{np.median(corrected):.3f}, lag-1 correlation {np.median(c[:, 1] / c[:, 0]):+.3f}", flush=True)
 
 
-def _capture_inputs(optimizer_name: str, half: int, picks: dict[int, torch.Tensor], classes: int, kept: dict):
-    r"""A post-step hook keeping, after step ``half``, for the rows ``picks`` of each hidden weight (by layer index): the
-    input x, the row norms after the step and, for AdamW, the update's squared norm and the sums of :math:`g^2` and
-    :math:`\hat v` (``"sum:g2"``, ``"sum:v"``)."""
+def _hidden_weights_hook(half: int, classes: int, visit):
+    """Register a post-step hook calling ``visit(optimizer, group, p, layer)`` after step ``half`` for each hidden weight
+    ``p`` (2-D, not the read-out of ``classes`` rows), ``layer`` counting them in the model's order."""
     calls = {"n": 0}
-
-    def keep(layer: int, key: str, value: torch.Tensor) -> None:
-        if key.startswith("sum:"):
-            kept.setdefault(layer, {})[key] = kept[layer].get(key, 0) + value.detach().double()
-        else:
-            kept.setdefault(layer, {}).setdefault(key, []).append(value.detach().float().clone())
 
     def hook(optimizer, args, kwargs) -> None:
         calls["n"] += 1
@@ -279,25 +272,46 @@ def _capture_inputs(optimizer_name: str, half: int, picks: dict[int, torch.Tenso
         layer = 0
         for group in optimizer.param_groups:
             for p in group["params"]:
-                if p.ndim != 2 or p.shape[0] == classes:  # hidden weights only, in the model's order
-                    continue
-                rows, grad = picks[layer], p.grad[picks[layer]]
-                if optimizer_name == "adamw":
-                    state = optimizer.state[p]
-                    t = float(state["step"])
-                    b1, b2 = group["betas"]
-                    v = state["exp_avg_sq"][rows] / (1 - b2**t)
-                    scale = v.sqrt() + group["eps"]
-                    keep(layer, "x", grad / scale)
-                    keep(layer, "u2", (state["exp_avg"][rows] / (1 - b1**t) / scale).pow(2).sum(1))
-                    keep(layer, "sum:g2", grad.pow(2))
-                    keep(layer, "sum:v", v)
-                else:
-                    keep(layer, "x", grad)
-                keep(layer, "norm", p[rows].norm(dim=1))
-                layer += 1
+                if p.ndim == 2 and p.shape[0] != classes:
+                    visit(optimizer, group, p, layer)
+                    layer += 1
 
     return register_optimizer_step_post_hook(hook)
+
+
+def _accumulate(sums: dict, layer: int, key: str, value) -> None:
+    """Add ``value`` to ``sums[layer][key]`` (0 when absent)."""
+    terms = sums.setdefault(layer, {})
+    terms[key] = terms.get(key, 0) + value
+
+
+def _capture_inputs(optimizer_name: str, half: int, picks: dict[int, torch.Tensor], classes: int, kept: dict):
+    r"""A post-step hook keeping, after step ``half``, for the rows ``picks`` of each hidden weight (by layer index): the
+    input x, the row norms after the step and, for AdamW, the update's squared norm and the sums of :math:`g^2` and
+    :math:`\hat v` (``"sum:g2"``, ``"sum:v"``)."""
+    def keep(layer: int, key: str, value: torch.Tensor) -> None:
+        if key.startswith("sum:"):
+            _accumulate(kept, layer, key, value.detach().double())
+        else:
+            kept.setdefault(layer, {}).setdefault(key, []).append(value.detach().float().clone())
+
+    def visit(optimizer, group, p, layer: int) -> None:
+        rows, grad = picks[layer], p.grad[picks[layer]]
+        if optimizer_name == "adamw":
+            state = optimizer.state[p]
+            t = float(state["step"])
+            b1, b2 = group["betas"]
+            v = state["exp_avg_sq"][rows] / (1 - b2**t)
+            scale = v.sqrt() + group["eps"]
+            keep(layer, "x", grad / scale)
+            keep(layer, "u2", (state["exp_avg"][rows] / (1 - b1**t) / scale).pow(2).sum(1))
+            keep(layer, "sum:g2", grad.pow(2))
+            keep(layer, "sum:v", v)
+        else:
+            keep(layer, "x", grad)
+        keep(layer, "norm", p[rows].norm(dim=1))
+
+    return _hidden_weights_hook(half, classes, visit)
 
 
 def _network(optimizer_name: str, neurons: int) -> None:
@@ -365,46 +379,34 @@ def _network(optimizer_name: str, neurons: int) -> None:
 def _balance_hook(half: int, classes: int, sums: dict):
     r"""A post-step hook adding up, after step ``half``, AdamW's squared-norm balance terms for every row of each hidden
     weight (``sums[layer][key]``, double precision), and per weight :math:`g^2`, :math:`\hat v` and :math:`g^2/\hat v`."""
-    calls = {"n": 0}
-
     def add(layer: int, key: str, value: torch.Tensor) -> None:
-        terms = sums.setdefault(layer, {})
-        terms[key] = terms.get(key, 0) + value
+        _accumulate(sums, layer, key, value)
 
-    def hook(optimizer, args, kwargs) -> None:
-        calls["n"] += 1
-        if calls["n"] <= half:
-            return
-        layer = 0
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                if p.ndim != 2 or p.shape[0] == classes:
-                    continue
-                state, (b1, b2), lr, wd = optimizer.state[p], group["betas"], group["lr"], group["weight_decay"]
-                t = float(state["step"])
-                v = state["exp_avg_sq"].double() / (1 - b2**t)
-                denom = v.sqrt() + group["eps"]  # as torch.optim.AdamW divides
-                u = state["exp_avg"].double() / (1 - b1**t) / denom
-                new = p.detach().double()
-                old = (new + lr * u) / (1 - lr * wd)  # w_t from w_{t+1} = (1 - lr wd) w_t - lr u_t
-                g = p.grad.double()
-                x = g / denom
-                if "start" not in sums.get(layer, {}):
-                    add(layer, "start", old.pow(2).sum(1))
-                sums[layer]["end"] = new.pow(2).sum(1)
-                add(layer, "n", old.norm(dim=1))
-                add(layer, "n2", old.pow(2).sum(1))
-                add(layer, "u2", u.pow(2).sum(1))
-                add(layer, "wu", (old * u).sum(1))
-                add(layer, "wx", (old * x).sum(1))
-                add(layer, "x2", x.pow(2).sum(1))
-                add(layer, "g2", g.pow(2))
-                add(layer, "v", v)
-                add(layer, "g2/v", g.pow(2) / v)
-                add(layer, "steps", 1)
-                layer += 1
+    def visit(optimizer, group, p, layer: int) -> None:
+        state, (b1, b2), lr, wd = optimizer.state[p], group["betas"], group["lr"], group["weight_decay"]
+        t = float(state["step"])
+        v = state["exp_avg_sq"].double() / (1 - b2**t)
+        denom = v.sqrt() + group["eps"]  # as torch.optim.AdamW divides
+        u = state["exp_avg"].double() / (1 - b1**t) / denom
+        new = p.detach().double()
+        old = (new + lr * u) / (1 - lr * wd)  # w_t from w_{t+1} = (1 - lr wd) w_t - lr u_t
+        g = p.grad.double()
+        x = g / denom
+        if "start" not in sums.get(layer, {}):
+            add(layer, "start", old.pow(2).sum(1))
+        sums[layer]["end"] = new.pow(2).sum(1)
+        add(layer, "n", old.norm(dim=1))
+        add(layer, "n2", old.pow(2).sum(1))
+        add(layer, "u2", u.pow(2).sum(1))
+        add(layer, "wu", (old * u).sum(1))
+        add(layer, "wx", (old * x).sum(1))
+        add(layer, "x2", x.pow(2).sum(1))
+        add(layer, "g2", g.pow(2))
+        add(layer, "v", v)
+        add(layer, "g2/v", g.pow(2) / v)
+        add(layer, "steps", 1)
 
-    return register_optimizer_step_post_hook(hook)
+    return _hidden_weights_hook(half, classes, visit)
 
 
 def _balance() -> None:
