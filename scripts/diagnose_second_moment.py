@@ -1,6 +1,6 @@
 r"""What sets Adam + L2's per-neuron rotation, and is AdamW's second moment at steady state? (a diagnosis)
 
-    python scripts/diagnose_second_moment.py [--adamw | --adam-l2]
+    python scripts/diagnose_second_moment.py [--adamw | --adam-l2 | --ws]
 
 The record of ``req-balanced-rotation`` at paper scale (7 December 2026, leaky ReLUs, library of 32776f7) fails, among
 others, two comparisons that this script measures, on the record's own training (``balanced_rotation.PAPER``, the claim's
@@ -61,6 +61,21 @@ in the last hidden layer and rises toward 1 from the third quarter to the fourth
 the last quarter in the first three hidden layers while the per-neuron means of :math:`g^2/\hat v` stay at 0.78-0.87,
 the pooled steady-state condition holds there and the per-neuron shortfall is a property of the distribution of
 :math:`g^2/\hat v` over a neuron's weights and steps, not of a trend.
+**Third mode, ``--ws``, expected outcome written before it** (7 December 2026). The record's Weight Standardization
+comparison fails per neuron: the worst of its 2,048 neurons is 25.4% from its layer's mean angle (tolerance 20%), two
+neurons of the first hidden layer (fan-in 40) more than 20% off, with a median :math:`G` 4.24 times the layer's. Under
+AdamW the angle at steady state does not depend on the gradient's scale, but a neuron's norm follows a change of that
+scale only over about :math:`1/(2\eta\lambda)` = 500 steps, and meanwhile the neuron turns faster (scale rising) or
+slower (falling). The mode trains the record's LayerNorm + WS MLP (``_train``, AdamW) with a hook that keeps per neuron
+(the centred row, as the tracker measures it), in each quarter of the second half, the mean of
+:math:`\sum_i g_i^2/\hat v_i` over :math:`C` and of :math:`\lVert w\rVert^2`, and prints per hidden layer the neurons
+more than 20% off their layer's mean angle (the verdict's statistic), their angle ratio, their squared norm in the last
+quarter of the window over the first, and the same for :math:`\sum g^2/\hat v`, next to the other neurons' medians, and
+the Spearman correlation over all the layer's neurons between the angle ratio and the change of the squared norm.
+Expected: if the outliers are out of steady state, each outlier's squared norm changes over the window by more than 20%
+(last quarter over first outside 0.80-1.25), growing for the fast ones and shrinking for the slow ones, while the other
+neurons' median change is within 5%; if the outliers' squared norms change by less than 10%, that is refuted.
+
 """
 
 from __future__ import annotations
@@ -199,14 +214,73 @@ def adam_l2(settings: br.Settings) -> None:
     print("(hook ratio = momentum x balance x a^(1/6) b^(1/3) per neuron; a^(1/6) b^(1/3) = L2 factor x rest)")
 
 
+def _ws_hook(half: int, classes: int, sums: dict):
+    r"""A post-step hook on AdamW keeping, after step ``half``, per neuron (centred row) of each hidden weight and per
+    quarter of the window, the sums of :math:`\sum_i g_i^2/(\sqrt{\hat v_i}+\epsilon)^2` and :math:`\lVert w\rVert^2`."""
+    calls = {"n": 0}
+
+    def hook(optimizer, args, kwargs) -> None:
+        calls["n"] += 1
+        if calls["n"] <= half:
+            return
+        quarter = min((calls["n"] - half - 1) * QUARTERS // half, QUARTERS - 1)
+        layer = 0
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.ndim != 2 or p.shape[0] == classes:
+                    continue
+                state, (_, b2) = optimizer.state[p], group["betas"]
+                denom = (state["exp_avg_sq"].double() / (1 - b2 ** float(state["step"]))).sqrt() + group["eps"]
+                rows = p.detach().double()
+                centred = rows - rows.mean(dim=1, keepdim=True)
+                terms = sums.setdefault(layer, {key: torch.zeros(QUARTERS, p.shape[0], dtype=torch.float64)
+                                                 for key in ("x2", "n2", "steps")})
+                layer += 1
+                terms["x2"][quarter] += (p.grad.double() / denom).pow(2).sum(1)
+                terms["n2"][quarter] += centred.pow(2).sum(1)
+                terms["steps"][quarter] += 1
+
+    return register_optimizer_step_post_hook(hook)
+
+
+def weight_standardization(settings: br.Settings) -> None:
+    data = mnist1d()
+    sums: dict[int, dict] = {}
+    handle = _ws_hook(settings.net_steps // 2, data.classes, sums)
+    try:
+        run = br._train("AdamW, LayerNorm + WS", "layer+ws", "adamw", settings, data, br.BalancedRotationResult(verdict=None))  # type: ignore[arg-type]
+    finally:
+        handle.remove()
+    print("AdamW, LayerNorm + WS, per neuron: angle / layer mean (the verdict's); last quarter of the window over the first")
+    for layer, name in enumerate(run.layers):
+        sm, fan_in = sums[layer], run.fan_in[name]
+        x2 = (sm["x2"] / sm["steps"]).numpy() / fan_in
+        n2 = (sm["n2"] / sm["steps"]).numpy()
+        ratio = run.angles[name] / run.angles[name].mean()
+        norm_change, x2_change = n2[-1] / n2[0], x2[-1] / x2[0]
+        off = np.abs(ratio - 1) > 0.2
+        others = ~off
+        rho = spearmanr(ratio, norm_change).statistic
+        print(f"{name:9s} C {fan_in:3d}: {int(off.sum())} of {len(ratio)} neurons more than 20% off; others' median "
+              f"||w||^2 change {np.median(norm_change[others]):.3f}, g^2/v change {np.median(x2_change[others]):.3f}, "
+              f"g^2/v {np.median(x2.mean(0)[others]):.3f}; Spearman(angle ratio, ||w||^2 change) {rho:+.2f}", flush=True)
+        for j in np.flatnonzero(off):
+            print(f"    neuron {j:3d}: angle ratio {ratio[j]:.3f}, ||w||^2 change {norm_change[j]:.3f}, g^2/v change "
+                  f"{x2_change[j]:.3f}, g^2/v per quarter " + " ".join(f"{v:.3f}" for v in x2[:, j]), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--adamw", action="store_true", help="only AdamW's pooled ratios per quarter")
     parser.add_argument("--adam-l2", action="store_true", help="only the Adam + L2 run")
+    parser.add_argument("--ws", action="store_true", help="only the LayerNorm + WS run (third mode)")
     parser.add_argument("--steps", type=int, default=br.PAPER.net_steps, help="training steps (a smoke test: fewer)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     settings = dataclasses.replace(br.PAPER, net_steps=args.steps)
+    if args.ws:
+        weight_standardization(settings)
+        return
     both = not (args.adamw or args.adam_l2)
     if args.adam_l2 or both:
         adam_l2(settings)
