@@ -33,6 +33,29 @@ every convolution. (2) If the stem is slow because part of its update is radial,
 every other convolution's is above 0.97; if the stem's :math:`\tau` is above 0.97, this is refuted. (3) If the random
 walk at fan-in 3 turns within 2% of the prediction, the stem's shortfall is not the model's own behaviour at small
 fan-in with isotropic gradients; if it turns at 0.92 ± 0.03, it is.
+
+What it printed (7 December 2026, commit ba73366, the record's claim code):
+
+- Random walk: 1.003 at fan-in 3, 1.000 at 40, 48 and 512.
+- ResNet, record / hook (layer means over filters; the hook takes every step, the tracker every tenth): the stem
+  0.922 / 0.912, the other convolutions 0.963-1.042 / 0.972-1.037. Median filter: the stem 0.989, the others
+  0.993-1.038, against :math:`\sqrt{\tau r^2/n^2}` 0.959 and 0.964-1.018. :math:`\tau`: the stem 0.901, the others
+  0.956-0.978. :math:`r^2` 0.54-0.89 and :math:`n^2` 0.58-0.87 in every convolution (the stem 0.669 and 0.714).
+
+(1) **Mostly held**: the hook's layer means are within 0.01 of the record's in the stem (0.010) and in all but two
+convolutions (0.012 and 0.021 off); :math:`\sqrt{\tau r^2/n^2}` is within 3% of the median filter in every convolution
+but one (3.8%, ``9.conv1``), the stem at 3.0%. (2) **Neither held nor refuted as written**: the stem's tangential share,
+0.901, sits on the 0.90 bound, and six of the other fourteen convolutions are below 0.97 (0.956-0.970). It is the lowest
+by far: a tenth of the stem's squared update is radial, against 2-4% elsewhere, which lowers its angle by a factor
+:math:`\sqrt{0.901}` = 0.95 where the others lose 1-2%. (3) **Held**: the random walk at fan-in 3 turns at 1.003 of
+the prediction, so a small fan-in alone, with isotropic gradients, does not slow a neuron; the radial part comes from
+the real gradients, anisotropic over a filter's three weights, scaled weight by weight. Found after the run: the
+stem's *median* filter turns at 0.989 of the prediction, its mean over filters at 0.912, so the rest of the stem's
+shortfall is a tail of slow filters, which were not traced. Counting the radial share alone, the stem would sit at
+about :math:`0.922\sqrt{0.97/0.901}` = 0.957 of the prediction (the record's mean) and the spread at
+1.042/0.957 = 1.09, inside its tolerance of 1.10: a post-hoc estimate, not a check. The updates and the norms of
+every convolution are below the random walk's together (:math:`r^2` and :math:`n^2` 0.54-0.89), as
+``diagnose_balanced_rotation_paper.py --resnet-updates`` found.
 """
 
 from __future__ import annotations

@@ -61,6 +61,43 @@ in the last hidden layer and rises toward 1 from the third quarter to the fourth
 the last quarter in the first three hidden layers while the per-neuron means of :math:`g^2/\hat v` stay at 0.78-0.87,
 the pooled steady-state condition holds there and the per-neuron shortfall is a property of the distribution of
 :math:`g^2/\hat v` over a neuron's weights and steps, not of a trend.
+
+What it printed (7 December 2026, commit 5f04987, the record's claim code; medians over neurons,
+layer means in brackets, hidden layers first to last):
+
+- Adam + L2: record ratio 0.943, 0.838, 0.738, 0.643; the hook's, every step, 0.971, 0.948, 0.766, 0.665. Momentum
+  bookkeeping 1.351, 1.256, 1.321, 1.414; balance 0.939, 0.966, 0.993, 1.001. :math:`a` 0.320, 0.132, 0.043, 0.022;
+  :math:`b` 1.026, 1.270, 1.039, 0.645. L2 factor 0.999, 0.955, 0.966, 0.978; the rest 0.957, 0.862, 0.618, 0.468.
+  Share of :math:`\hat v` that is not :math:`g^2`: 0.3%, 4.2%, 3.0%, 3.4%; Spearman(share, ratio) +0.32, -0.10, +0.25,
+  +0.13. Every neuron has a gradient (leaky ReLUs). Layer-pooled :math:`\sum g^2/\sum\hat v` in the last quarter
+  1.003, 1.009, 1.011, 1.024.
+- AdamW, layer-pooled :math:`\sum g^2/\sum\hat v` per quarter: 1.041 1.024 1.012 1.028; 0.981 1.059 1.058 1.060;
+  0.966 1.037 1.038 1.036; 0.769 0.934 1.023 1.063.
+
+(1) **Missed**: the hook's ratio is within 0.03 of the record's in layers 1, 3 and 4 but 0.11 above it in layer 2
+(the hook takes every step, the tracker every fifth, and each neuron's :math:`G` enters the prediction as
+:math:`G^{-1/6}`; not traced). The balance held within 5% in layers 2-4 and 6.1% in layer 1. The momentum bookkeeping
+missed by 26-41%: the angle is larger than :math:`\eta\sqrt{kA}/\lVert w\rVert`, the gradient part of the update under
+independent gradients, gives. Two readings, not separated here: Adam's per-weight scaling turns the L2 term, radial
+before scaling, partly tangential, so the decay turns the neuron too; or the normalized gradients are correlated from
+step to step. (2) **The L2 term is refuted** as the cause: the L2 factor is 0.966 and 0.978 in the third and the last
+hidden layer (above the 0.95 bound), its share of :math:`\hat v` is 3-4%, and the Spearman correlations are not
+negative. What is far from the random walk is :math:`a`, the mean of :math:`g^2/\hat v` over a neuron's weights and the
+window: 0.32 down to 0.02, where the model has 1, while the layer-pooled :math:`\sum g^2/\sum\hat v` is within 2.5% of 1
+in the last quarter. So Adam's second moment is right for the layer as a whole, and for a typical weight at a typical
+step the current squared gradient is a small fraction of it: the squared gradients are concentrated in a few weights
+and steps. That reading came after the run; whether it is bursts in time or weights that differ was not separated. It
+lowers the angle as :math:`a^{1/6}` (0.83, 0.71, 0.59, 0.53), and the angle excess of the bookkeeping partly offsets
+it. (3) **AdamW: held for the pooled condition, refuted for a trend.** The layer-pooled ratio is 1.012-1.063 in the
+third and fourth quarters of every hidden layer: within 5% of 1 over the last quarter in layers 1 and 3, 6% above it in
+layers 2 and 4, and in no layer below 1, so no hidden layer's gradients are shrinking faster than Adam's second moment
+follows, and training longer would not raise the per-neuron means of :math:`g^2/\hat v` (0.87, 0.84, 0.78, 0.41) that
+set the norms. The shortfall is a property of how :math:`g^2/\hat v` is distributed over a neuron's weights and steps:
+most weights have :math:`\mathbb E g^2/\mathbb E\hat v` below 1 (the third run of
+``diagnose_gradient_correlation.py``: medians 0.96, 0.94, 0.89, 0.40), so the weights with the largest
+:math:`\hat v` must be above 1 (the pooled ratio is the :math:`\hat v`-weighted mean of the weights' ratios); in layers 2
+and 4 the pooled ratio above 1 means gradients slightly larger than Adam's memory of them, growing, not shrinking.
+
 **Third mode, ``--ws``, expected outcome written before it** (7 December 2026). The record's Weight Standardization
 comparison fails per neuron: the worst of its 2,048 neurons is 25.4% from its layer's mean angle (tolerance 20%), two
 neurons of the first hidden layer (fan-in 40) more than 20% off, with a median :math:`G` 4.24 times the layer's. Under
@@ -75,6 +112,19 @@ the Spearman correlation over all the layer's neurons between the angle ratio an
 Expected: if the outliers are out of steady state, each outlier's squared norm changes over the window by more than 20%
 (last quarter over first outside 0.80-1.25), growing for the fast ones and shrinking for the slow ones, while the other
 neurons' median change is within 5%; if the outliers' squared norms change by less than 10%, that is refuted.
+
+What it printed (7 December 2026, commit 58ede30, the record's claim code): in the first hidden layer 2 of 512 neurons
+are more than 20% off, both *slow* (0.746 and 0.780 of the layer's mean angle); no neuron of the other layers is. The
+slow ones' squared norms changed by +1.7% and +40.5% from the first to the last quarter of the window, their
+:math:`\sum g^2/\hat v` by -0.9% and -9.8%, with means over the window of 1.10 and 1.10 :math:`C` (the layer's other
+neurons: median norm change +0.9%, :math:`g^2/\hat v` 1.02 :math:`C`). Spearman(angle ratio, norm change) +0.03, +0.44,
++0.58, +0.09 in layers 1-4.
+
+**Refuted**: one outlier's norm hardly changed (1.7%, under the 10% bound) and the other's grew by 40% while it turned
+slowly, the opposite of a norm lagging a falling gradient scale; neither one's normalized gradient is unusual. So the
+two slow neurons are not out of steady state in the sense tested. Not explained; a neuron whose norm grows while its
+normalized gradient stays put is what a positive radial part of its updates would do (as measured for the ResNet's
+stem, ``diagnose_resnet_stem.py``), but that was not measured for these two.
 
 """
 
