@@ -260,10 +260,12 @@ def _selftest() -> None:
                   f"{np.median(corrected):.3f}, lag-1 correlation {np.median(c[:, 1] / c[:, 0]):+.3f}", flush=True)
 
 
-def _hidden_weights_hook(half: int, classes: int, visit):
+def _hidden_weights_hook(half: int, classes: int, visit, select=None):
     """Register a post-step hook calling ``visit(optimizer, group, p, layer)`` after step ``half`` for each hidden weight
-    ``p`` (2-D, not the read-out of ``classes`` rows), ``layer`` counting them in the model's order."""
+    ``p`` (2-D, not the read-out of ``classes`` rows; or each ``p`` for which ``select(p)`` is true), ``layer`` counting
+    them in the model's order."""
     calls = {"n": 0}
+    select = select or (lambda p: p.ndim == 2 and p.shape[0] != classes)
 
     def hook(optimizer, args, kwargs) -> None:
         calls["n"] += 1
@@ -272,7 +274,7 @@ def _hidden_weights_hook(half: int, classes: int, visit):
         layer = 0
         for group in optimizer.param_groups:
             for p in group["params"]:
-                if p.ndim == 2 and p.shape[0] != classes:
+                if select(p):
                     visit(optimizer, group, p, layer)
                     layer += 1
 

@@ -65,7 +65,7 @@ import dataclasses
 
 import numpy as np
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from diagnose_gradient_correlation import _accumulate, _hidden_weights_hook  # scripts/ is on sys.path
 
 from wdcompanion import rotation
 from wdcompanion.averaging import rms_over_steps
@@ -85,38 +85,21 @@ def random_walks(hyper: br.Hyperparameters, steps: int = 10000) -> None:
 
 def _hook(half: int, sums: dict):
     """After step ``half``, per filter of every convolution (3-D weight), the sums of the terms of the module docstring."""
-    calls = {"n": 0}
+    def visit(optimizer, group, p, layer: int) -> None:
+        state, (b1, b2), lr, wd = optimizer.state[p], group["betas"], group["lr"], group["weight_decay"]
+        t = float(state["step"])
+        denom = (state["exp_avg_sq"].double() / (1 - b2**t)).sqrt() + group["eps"]
+        u = (state["exp_avg"].double() / (1 - b1**t) / denom).flatten(1)
+        new = p.detach().double().flatten(1)
+        old = (new + lr * u) / (1 - lr * wd)  # w_t from w_{t+1} = (1 - lr wd) w_t - lr u_t
+        n2 = old.pow(2).sum(1)
+        radial = (u * old).sum(1) ** 2 / n2
+        cos = (old * new).sum(1) / (n2.sqrt() * new.norm(dim=1))
+        for key, value in (("angle2", torch.arccos(cos.clamp(-1, 1)).pow(2)), ("u2", u.pow(2).sum(1)),
+                           ("u_perp2", u.pow(2).sum(1) - radial), ("n2", n2), ("steps", 1)):
+            _accumulate(sums, layer, key, value)
 
-    def add(terms: dict, key: str, value) -> None:
-        terms[key] = terms.get(key, 0) + value
-
-    def hook(optimizer, args, kwargs) -> None:
-        calls["n"] += 1
-        if calls["n"] <= half:
-            return
-        layer = 0
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                if p.ndim != 3:
-                    continue
-                terms = sums.setdefault(layer, {})
-                layer += 1
-                state, (b1, b2), lr, wd = optimizer.state[p], group["betas"], group["lr"], group["weight_decay"]
-                t = float(state["step"])
-                denom = (state["exp_avg_sq"].double() / (1 - b2**t)).sqrt() + group["eps"]
-                u = (state["exp_avg"].double() / (1 - b1**t) / denom).flatten(1)
-                new = p.detach().double().flatten(1)
-                old = (new + lr * u) / (1 - lr * wd)  # w_t from w_{t+1} = (1 - lr wd) w_t - lr u_t
-                n2 = old.pow(2).sum(1)
-                radial = (u * old).sum(1) ** 2 / n2
-                cos = (old * new).sum(1) / (n2.sqrt() * new.norm(dim=1))
-                add(terms, "angle2", torch.arccos(cos.clamp(-1, 1)).pow(2))
-                add(terms, "u2", u.pow(2).sum(1))
-                add(terms, "u_perp2", u.pow(2).sum(1) - radial)
-                add(terms, "n2", n2)
-                add(terms, "steps", 1)
-
-    return register_optimizer_step_post_hook(hook)
+    return _hidden_weights_hook(half, classes=0, visit=visit, select=lambda p: p.ndim == 3)
 
 
 def resnet(steps: int) -> None:
