@@ -56,6 +56,16 @@ about :math:`0.922\sqrt{0.97/0.901}` = 0.957 of the prediction (the record's mea
 1.042/0.957 = 1.09, inside its tolerance of 1.10: a post-hoc estimate, not a check. The updates and the norms of
 every convolution are below the random walk's together (:math:`r^2` and :math:`n^2` 0.54-0.89), as
 ``diagnose_balanced_rotation_paper.py --resnet-updates`` found.
+
+**The stem's tail of slow filters** (expected outcome written before the run, 8 December 2026, after only a 200-step
+smoke test of the code). The script now also prints, for the stem's slowest quarter of filters (by the hook's ratio)
+and for the others, the medians of :math:`\tau`, :math:`r^2` and :math:`n^2` per filter, and the Spearman correlations
+over the stem's 16 filters of the ratio with each. Expected: (4) if the tail is slow because part of its update is
+radial, the slowest quarter's median :math:`\tau` is below 0.85 while the others' is above 0.93; if it is within 0.03 of
+the others', the radial part is refuted as the tail's cause. (5) Whatever (4) finds, of :math:`\tau`, :math:`r^2`
+(the update's size) and :math:`n^2` (the norm), the one whose median differs most between the two groups, in its effect
+on the angle (:math:`\sqrt\tau`, :math:`r`, :math:`1/n`), is the proximate cause of the tail (a description, not an
+explanation).
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ import dataclasses
 import numpy as np
 import torch
 from diagnose_gradient_correlation import _accumulate, _hidden_weights_hook  # scripts/ is on sys.path
+from scipy.stats import spearmanr
 
 from wdcompanion import rotation
 from wdcompanion.averaging import rms_over_steps
@@ -126,6 +137,16 @@ def resnet(steps: int) -> None:
         print(f"{name:24s} {fan_in:4d}  {run.angles[name].mean() / pred:.3f}  {hook_ratio.mean():.3f}  "
               f"{np.median(np.sqrt(tau_filter * r2 / n2)):.3f} (median ratio {np.median(hook_ratio):.3f})  {tau:.3f}  "
               f"{np.median(r2):.3f}  {np.median(n2):.3f}", flush=True)
+        if layer == 0:
+            stem = (hook_ratio, tau_filter, r2, n2)
+    ratio, tau_filter, r2, n2 = stem
+    slow = ratio <= np.quantile(ratio, 0.25)
+    print(f"the stem's slowest quarter of filters ({int(slow.sum())} of {len(ratio)}; ratio {np.median(ratio[slow]):.3f}) "
+          f"against the others ({np.median(ratio[~slow]):.3f}), medians: tau {np.median(tau_filter[slow]):.3f} / "
+          f"{np.median(tau_filter[~slow]):.3f}, r^2 {np.median(r2[slow]):.3f} / {np.median(r2[~slow]):.3f}, n^2 "
+          f"{np.median(n2[slow]):.3f} / {np.median(n2[~slow]):.3f}; Spearman over the stem's filters: (ratio, tau) "
+          f"{spearmanr(ratio, tau_filter).statistic:+.2f}, (ratio, r^2) {spearmanr(ratio, r2).statistic:+.2f}, "
+          f"(ratio, n^2) {spearmanr(ratio, n2).statistic:+.2f}", flush=True)
 
 
 def main() -> None:

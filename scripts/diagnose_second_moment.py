@@ -126,6 +126,21 @@ two slow neurons are not out of steady state in the sense tested. Not explained;
 normalized gradient stays put is what a positive radial part of its updates would do (as measured for the ResNet's
 stem, ``diagnose_resnet_stem.py``), but that was not measured for these two.
 
+**The ``--ws`` mode extended: the radial part** (expected outcome written before the run, 8 December 2026, after only a
+200-step smoke test of the code). The hook now also keeps, per neuron and over the window, the update
+:math:`u = \hat m/(\sqrt{\hat v}+\epsilon)`, its centred part :math:`u_c` (what moves the centred row: WS removes the
+mean), the part of :math:`u_c` orthogonal to the centred row, and the centred row's squared angle, and prints for the
+layer's median neuron and each outlier: the hook's RMS angle over the record's; the accounted angle
+:math:`\eta\sqrt{\mathbb E\lVert u_{c\perp}\rVert^2/\mathbb E\lVert w_c\rVert^2}` over the hook's; the tangential share
+:math:`\tau = \sum\lVert u_{c\perp}\rVert^2/\sum\lVert u_c\rVert^2`; :math:`\lVert u_c\rVert^2/\lVert u\rVert^2`; and
+:math:`\mathbb E\lVert u_c\rVert^2` and :math:`\mathbb E\lVert w_c\rVert^2` over the layer's medians. Expected: (4)
+bookkeeping: the hook's angle is within 0.03 of the record's, and the accounted angle within 5% of the hook's, for the
+median neuron and each outlier. (5) If the two slow neurons are slow because part of their update is radial, each one's
+:math:`\tau` is below 0.85 while the layer's median is above 0.95; if each one's :math:`\tau` is within 0.03 of the
+layer's median, that is refuted. (6) Whatever (5) finds, the angle goes as
+:math:`\sqrt{\tau\,\mathbb E\lVert u_c\rVert^2/\mathbb E\lVert w_c\rVert^2}`, so the factor furthest from the median
+neuron's, of the three, is the proximate cause of each outlier's slowness (a description, not an explanation).
+
 """
 
 from __future__ import annotations
@@ -266,8 +281,14 @@ def adam_l2(settings: br.Settings) -> None:
 
 def _ws_hook(half: int, classes: int, sums: dict):
     r"""A post-step hook on AdamW keeping, after step ``half``, per neuron (centred row) of each hidden weight and per
-    quarter of the window, the sums of :math:`\sum_i g_i^2/(\sqrt{\hat v_i}+\epsilon)^2` and :math:`\lVert w\rVert^2`."""
+    quarter of the window, the sums of :math:`\sum_i g_i^2/(\sqrt{\hat v_i}+\epsilon)^2` and :math:`\lVert w\rVert^2`;
+    and of the update :math:`u = \hat m/(\sqrt{\hat v}+\epsilon)`: :math:`\lVert u\rVert^2`, the squared norm of its
+    centred part :math:`u_c`, of the part of :math:`u_c` orthogonal to the centred row, and the centred row's squared
+    angle (``"x2"``, ``"n2"``, ``"u2"``, ``"uc2"``, ``"uc_perp2"``, ``"angle2"``)."""
     calls = {"n": 0}
+
+    def centre(rows: torch.Tensor) -> torch.Tensor:
+        return rows - rows.mean(dim=1, keepdim=True)
 
     def hook(optimizer, args, kwargs) -> None:
         calls["n"] += 1
@@ -279,21 +300,30 @@ def _ws_hook(half: int, classes: int, sums: dict):
             for p in group["params"]:
                 if p.ndim != 2 or p.shape[0] == classes:
                     continue
-                state, (_, b2) = optimizer.state[p], group["betas"]
-                denom = (state["exp_avg_sq"].double() / (1 - b2 ** float(state["step"]))).sqrt() + group["eps"]
-                rows = p.detach().double()
-                centred = rows - rows.mean(dim=1, keepdim=True)
+                state, (b1, b2), lr, wd = optimizer.state[p], group["betas"], group["lr"], group["weight_decay"]
+                t = float(state["step"])
+                denom = (state["exp_avg_sq"].double() / (1 - b2**t)).sqrt() + group["eps"]
+                u = state["exp_avg"].double() / (1 - b1**t) / denom
+                new = centre(p.detach().double())
+                old = (new + lr * centre(u)) / (1 - lr * wd)  # w_t from w_{t+1} = (1 - lr wd) w_t - lr u_t, centred
+                n2, u_c = old.pow(2).sum(1), centre(u)
+                cos = (old * new).sum(1) / (n2.sqrt() * new.norm(dim=1))
                 terms = sums.setdefault(layer, {key: torch.zeros(QUARTERS, p.shape[0], dtype=torch.float64)
-                                                 for key in ("x2", "n2", "steps")})
+                                                 for key in ("x2", "n2", "u2", "uc2", "uc_perp2", "angle2", "steps")})
                 layer += 1
                 terms["x2"][quarter] += (p.grad.double() / denom).pow(2).sum(1)
-                terms["n2"][quarter] += centred.pow(2).sum(1)
+                terms["n2"][quarter] += n2
+                terms["u2"][quarter] += u.pow(2).sum(1)
+                terms["uc2"][quarter] += u_c.pow(2).sum(1)
+                terms["uc_perp2"][quarter] += u_c.pow(2).sum(1) - (u_c * old).sum(1) ** 2 / n2
+                terms["angle2"][quarter] += torch.arccos(cos.clamp(-1, 1)).pow(2)
                 terms["steps"][quarter] += 1
 
     return register_optimizer_step_post_hook(hook)
 
 
 def weight_standardization(settings: br.Settings) -> None:
+    lr = settings.hyper.lr
     data = mnist1d()
     sums: dict[int, dict] = {}
     handle = _ws_hook(settings.net_steps // 2, data.classes, sums)
@@ -317,6 +347,21 @@ def weight_standardization(settings: br.Settings) -> None:
         for j in np.flatnonzero(off):
             print(f"    neuron {j:3d}: angle ratio {ratio[j]:.3f}, ||w||^2 change {norm_change[j]:.3f}, g^2/v change "
                   f"{x2_change[j]:.3f}, g^2/v per quarter " + " ".join(f"{v:.3f}" for v in x2[:, j]), flush=True)
+        window = {key: sm[key].sum(0).numpy() for key in ("n2", "u2", "uc2", "uc_perp2", "angle2", "steps")}
+        hook_angle = np.sqrt(window["angle2"] / window["steps"])
+        accounted = lr * np.sqrt(window["uc_perp2"] / window["n2"])  # eta sqrt(E||u_c,perp||^2 / E||w_c||^2)
+        tau, centred_share = window["uc_perp2"] / window["uc2"], window["uc2"] / window["u2"]
+        size = window["uc2"] / np.median(window["uc2"])
+        length = window["n2"] / np.median(window["n2"])
+        print(f"    the layer's median neuron: hook angle / record {np.median(hook_angle / run.angles[name]):.3f}, "
+              f"accounted / hook {np.median(accounted / hook_angle):.3f}, tau {np.median(tau):.3f}, "
+              f"||u_c||^2/||u||^2 {np.median(centred_share):.3f}; Spearman(angle ratio, tau) "
+              f"{spearmanr(ratio, tau).statistic:+.2f}", flush=True)
+        for j in np.flatnonzero(off):
+            print(f"    neuron {j:3d}: hook angle / record {hook_angle[j] / run.angles[name][j]:.3f}, accounted / hook "
+                  f"{accounted[j] / hook_angle[j]:.3f}, tau {tau[j]:.3f}, ||u_c||^2/||u||^2 {centred_share[j]:.3f}, "
+                  f"E||u_c||^2 / the layer's median {size[j]:.3f}, E||w||^2 / the layer's median {length[j]:.3f}",
+                  flush=True)
 
 
 def main() -> None:
