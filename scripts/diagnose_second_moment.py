@@ -141,6 +141,27 @@ layer's median, that is refuted. (6) Whatever (5) finds, the angle goes as
 :math:`\sqrt{\tau\,\mathbb E\lVert u_c\rVert^2/\mathbb E\lVert w_c\rVert^2}`, so the factor furthest from the median
 neuron's, of the three, is the proximate cause of each outlier's slowness (a description, not an explanation).
 
+What it printed (8 December 2026, commit 91a5c8e, the record's claim code, on another machine than the run above): the
+training is chaotic, and here **6** neurons of the first hidden layer are more than 20% off, all slow (0.745-0.795 of
+the layer's mean angle; the worst 25.5% off, as the record's 25.4%), none in the other layers. Their squared norms
+changed over the window by -9% to +55% (the others' median +2.4%). Median neuron of the first layer: hook angle over
+the record's 1.001, accounted over hook 0.997, :math:`\tau` 0.987, :math:`\lVert u_c\rVert^2/\lVert u\rVert^2` 0.998. The
+six: hook over record 0.993-1.007, accounted over hook 0.987-0.996, :math:`\tau` 0.971-0.976,
+:math:`\mathbb E\lVert u_c\rVert^2` 1.04-1.13 and :math:`\mathbb E\lVert w_c\rVert^2` **1.72-2.04** times the layer's
+medians. (4) **Held.** (5) **Refuted**: the six's :math:`\tau` is within 0.016 of the layer's median (0.987); their
+radial share is 2.4-2.9% against 1.3%. (6) The proximate cause is the norm: the six's norms are 1.31-1.43 times the
+median neuron's, which lowers their angle by 0.70-0.76, while their updates are 2-6% larger (the angle up by that) and
+:math:`\tau` costs 0.6-0.8%. Under AdamW a neuron's squared equilibrium norm goes with its update's squared size, so
+these norms are 50-90% longer than their own updates give; and three of the six grew by 28-55% over the window.
+
+**Expected, written before the next run** (8 December 2026; the hook also keeps the radial term of the squared norm's
+change, :math:`R = -2\eta(1-\eta\lambda)\sum_t u_c\cdot w_c`, against the update's own term
+:math:`T = \eta^2\sum_t\lVert u_c\rVert^2`). (7) A radial part small in size can still set the norm if its sign is
+consistent: the angle is about 0.02 per step, so an outward radial part of a tenth of the update's size adds about
+:math:`0.2/0.02 = 10` times :math:`T`. If the six are long because their updates point consistently outward, their
+:math:`R/T` is above +0.3 while the median neuron's is within ±0.1; if their :math:`R/T` is within 0.1 of the
+median's, that is refuted.
+
 """
 
 from __future__ import annotations
@@ -284,7 +305,8 @@ def _ws_hook(half: int, classes: int, sums: dict):
     quarter of the window, the sums of :math:`\sum_i g_i^2/(\sqrt{\hat v_i}+\epsilon)^2` and :math:`\lVert w\rVert^2`;
     and of the update :math:`u = \hat m/(\sqrt{\hat v}+\epsilon)`: :math:`\lVert u\rVert^2`, the squared norm of its
     centred part :math:`u_c`, of the part of :math:`u_c` orthogonal to the centred row, and the centred row's squared
-    angle (``"x2"``, ``"n2"``, ``"u2"``, ``"uc2"``, ``"uc_perp2"``, ``"angle2"``)."""
+    angle, and the radial term of the squared norm's change, :math:`-2\eta(1-\eta\lambda)\,u_c\cdot w_c` (``"x2"``,
+    ``"n2"``, ``"u2"``, ``"uc2"``, ``"uc_perp2"``, ``"angle2"``, ``"outward"``)."""
     calls = {"n": 0}
 
     def centre(rows: torch.Tensor) -> torch.Tensor:
@@ -309,7 +331,7 @@ def _ws_hook(half: int, classes: int, sums: dict):
                 n2, u_c = old.pow(2).sum(1), centre(u)
                 cos = (old * new).sum(1) / (n2.sqrt() * new.norm(dim=1))
                 terms = sums.setdefault(layer, {key: torch.zeros(QUARTERS, p.shape[0], dtype=torch.float64)
-                                                 for key in ("x2", "n2", "u2", "uc2", "uc_perp2", "angle2", "steps")})
+                                                 for key in ("x2", "n2", "u2", "uc2", "uc_perp2", "angle2", "outward", "steps")})
                 layer += 1
                 terms["x2"][quarter] += (p.grad.double() / denom).pow(2).sum(1)
                 terms["n2"][quarter] += n2
@@ -317,6 +339,7 @@ def _ws_hook(half: int, classes: int, sums: dict):
                 terms["uc2"][quarter] += u_c.pow(2).sum(1)
                 terms["uc_perp2"][quarter] += u_c.pow(2).sum(1) - (u_c * old).sum(1) ** 2 / n2
                 terms["angle2"][quarter] += torch.arccos(cos.clamp(-1, 1)).pow(2)
+                terms["outward"][quarter] += -2 * lr * (1 - lr * wd) * (u_c * old).sum(1)
                 terms["steps"][quarter] += 1
 
     return register_optimizer_step_post_hook(hook)
@@ -347,7 +370,8 @@ def weight_standardization(settings: br.Settings) -> None:
         for j in np.flatnonzero(off):
             print(f"    neuron {j:3d}: angle ratio {ratio[j]:.3f}, ||w||^2 change {norm_change[j]:.3f}, g^2/v change "
                   f"{x2_change[j]:.3f}, g^2/v per quarter " + " ".join(f"{v:.3f}" for v in x2[:, j]), flush=True)
-        window = {key: sm[key].sum(0).numpy() for key in ("n2", "u2", "uc2", "uc_perp2", "angle2", "steps")}
+        window = {key: sm[key].sum(0).numpy() for key in ("n2", "u2", "uc2", "uc_perp2", "angle2", "outward", "steps")}
+        outward = window["outward"] / (lr**2 * window["uc2"])  # R / T of the squared norm's balance
         hook_angle = np.sqrt(window["angle2"] / window["steps"])
         accounted = lr * np.sqrt(window["uc_perp2"] / window["n2"])  # eta sqrt(E||u_c,perp||^2 / E||w_c||^2)
         tau, centred_share = window["uc_perp2"] / window["uc2"], window["uc2"] / window["u2"]
@@ -355,12 +379,13 @@ def weight_standardization(settings: br.Settings) -> None:
         length = window["n2"] / np.median(window["n2"])
         print(f"    the layer's median neuron: hook angle / record {np.median(hook_angle / run.angles[name]):.3f}, "
               f"accounted / hook {np.median(accounted / hook_angle):.3f}, tau {np.median(tau):.3f}, "
-              f"||u_c||^2/||u||^2 {np.median(centred_share):.3f}; Spearman(angle ratio, tau) "
+              f"||u_c||^2/||u||^2 {np.median(centred_share):.3f}, R/T {np.median(outward):+.3f}; Spearman(angle ratio, tau) "
               f"{spearmanr(ratio, tau).statistic:+.2f}", flush=True)
         for j in np.flatnonzero(off):
             print(f"    neuron {j:3d}: hook angle / record {hook_angle[j] / run.angles[name][j]:.3f}, accounted / hook "
                   f"{accounted[j] / hook_angle[j]:.3f}, tau {tau[j]:.3f}, ||u_c||^2/||u||^2 {centred_share[j]:.3f}, "
-                  f"E||u_c||^2 / the layer's median {size[j]:.3f}, E||w||^2 / the layer's median {length[j]:.3f}",
+                  f"E||u_c||^2 / the layer's median {size[j]:.3f}, E||w||^2 / the layer's median {length[j]:.3f}, "
+                  f"R/T {outward[j]:+.3f}",
                   flush=True)
 
 
