@@ -157,8 +157,8 @@ these norms are 50-90% longer than their own updates give; and three of the six 
 **Expected, written before the next run** (8 December 2026; the hook also keeps the radial term of the squared norm's
 change, :math:`R = -2\eta(1-\eta\lambda)\sum_t u_c\cdot w_c`, against the update's own term
 :math:`T = \eta^2\sum_t\lVert u_c\rVert^2`). (7) A radial part small in size can still set the norm if its sign is
-consistent: the angle is about 0.02 per step, so an outward radial part of a tenth of the update's size adds about
-:math:`0.2/0.02 = 10` times :math:`T`. If the six are long because their updates point consistently outward, their
+consistent: the angle is about 0.01 per step, so an outward radial part of a tenth of the update's size adds about
+:math:`0.2/0.01 = 20` times :math:`T`. If the six are long because their updates point consistently outward, their
 :math:`R/T` is above +0.3 while the median neuron's is within ±0.1; if their :math:`R/T` is within 0.1 of the
 median's, that is refuted.
 
