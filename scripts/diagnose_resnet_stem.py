@@ -82,6 +82,12 @@ squared norm's change, :math:`R = -2\eta(1-\eta\lambda)\sum_t u\cdot w`, against
 :math:`T = \eta^2\sum_t\lVert u\rVert^2`). (6) If the slow filters are long because their updates point consistently
 outward, the slow quarter's median :math:`R/T` is above +0.3 while the others' is within ±0.1; if the two are within 0.1
 of each other, that is refuted.
+
+**Corrected before this run**, after the WS run of ``diagnose_second_moment.py --ws`` showed its premise wrong: with
+momentum the random walk has :math:`R/T = 1/k - 1` = 18.0 at :math:`\beta_1 = 0.9` (that script's docstring), not 0, and
+the WS MLP's median neurons sit there. (6') If the slow filters are long because their updates point outward beyond the
+momentum's share, the slow quarter's median :math:`R/T` exceeds 18 by more than 3 while the others' is within 2 of 18;
+if the two medians are within 2 of each other, that is refuted.
 """
 
 from __future__ import annotations

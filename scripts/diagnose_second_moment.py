@@ -162,6 +162,21 @@ consistent: the angle is about 0.01 per step, so an outward radial part of a ten
 :math:`R/T` is above +0.3 while the median neuron's is within ±0.1; if their :math:`R/T` is within 0.1 of the
 median's, that is refuted.
 
+What it printed (8 December 2026, commit 7e2189e, the same machine as the run before): the median neuron's :math:`R/T`
+is +17.6 to +18.4 in every hidden layer; the six slow neurons' +30.2 to +35.5. (7) **Its premise was wrong**, so it is
+not counted as a check either way: with momentum, :math:`R` is not 0 in the random walk. The momentum still carries
+past gradients, each orthogonal to the weight it was computed at but not to the current one, which has moved along them;
+in the paper's total-update-contribution accounting each gradient adds its full squared size to the norm, of which
+:math:`T` counts the share :math:`k = (1-\beta_1)/(1+\beta_1)`, so the random walk has :math:`R/T = 1/k - 1` = 18.0 at
+:math:`\beta_1 = 0.9`. The median neuron of every layer is within 2.2% of that. Read after the run against that
+baseline: the six get an outward radial part **beyond the momentum's**, 12 to 17 times :math:`T`. At steady state the
+decay balances :math:`R + T`, so their squared norms over their updates' squared size should exceed the median neuron's
+by :math:`(1 + R/T)/(1 + R/T)_{\text{median}}` = 1.60-1.88; measured, 1.59-1.82, within 5% for each (the balance is
+close to an identity; the independent part is that the outward term, not the update's size, is what differs). So the
+six are slow because their updates point outward, more than the momentum explains, and that lengthens their norms.
+Why (Adam's per-weight scaling of their gradients, which makes the update leave the tangent plane, is the candidate)
+was not measured.
+
 """
 
 from __future__ import annotations
