@@ -88,6 +88,14 @@ momentum the random walk has :math:`R/T = 1/k - 1` = 18.0 at :math:`\beta_1 = 0.
 the WS MLP's median neurons sit there. (6') If the slow filters are long because their updates point outward beyond the
 momentum's share, the slow quarter's median :math:`R/T` exceeds 18 by more than 3 while the others' is within 2 of 18;
 if the two medians are within 2 of each other, that is refuted.
+
+What it printed (8 December 2026, commit 83c8aab, the same machine; every other number as in the run before): the slow
+quarter's median :math:`R/T` is +30.6, the others' +18.0. (6') **Held**: the slow filters get an outward radial part
+beyond the momentum's, 12.6 times :math:`T`, the others none beyond it. With the decay balancing :math:`R + T`, their
+squared norms over their updates' squared size should be :math:`31.6/19.0` = 1.66 times the others'; measured
+(medians), 1.64. So the stem's tail of slow filters is the WS outliers' mechanism: updates that point outward, more than
+the momentum explains, lengthen the filter, and a longer filter turns more slowly for the same update. Why they point
+outward was not measured.
 """
 
 from __future__ import annotations
