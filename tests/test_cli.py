@@ -43,10 +43,11 @@ def test_check_exits_nonzero_on_failure(monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv", [["check"], ["check", "nope"], ["check", "--all", "dmf-lambda-threshold"],
                                   ["check", "--all", "--scale", "huge"]])
-def test_usage_errors_exit_2(argv):
+def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2
+    assert "usage: wdc check" in capsys.readouterr().err  # the subcommand's usage, not the top-level one
 
 
 def test_sweep_options_reach_the_runner_for_the_command_only(monkeypatch, capsys, tmp_path, small_run):

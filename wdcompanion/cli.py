@@ -42,7 +42,11 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wdc", description="Check the weight-decay papers' claims.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered claims")
-    check = sub.add_parser("check", help="run claim checks and print their verdicts")
+    check = sub.add_parser("check", help="run claim checks and print their verdicts",
+                           description="Run claim checks at their registered settings (each claim module's SMALL or "
+                           "PAPER). For changed settings, call the module's run() with dataclasses.replace of them "
+                           "(see the chapter's 'Change it and rerun'); such a verdict is never recorded.")
+    check.set_defaults(command_parser=check)  # usage errors print the `wdc check` usage line
     check.add_argument("ids", nargs="*", metavar="ID", help="claim ids (see `wdc list`)")
     check.add_argument("--all", action="store_true", help="check every registered claim")
     check.add_argument("--scale", choices=claims.SCALES, default="small",
@@ -64,7 +68,8 @@ def _list() -> int:
     return 0
 
 
-def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _check(args: argparse.Namespace) -> int:
+    parser = args.command_parser
     if args.all == bool(args.ids):
         parser.error("give claim ids or --all (not both)")
     ids = list(claims.CLAIMS) if args.all else args.ids
@@ -114,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "list":
         return _list()
-    return _check(args, parser)
+    return _check(args)
 
 
 if __name__ == "__main__":  # pragma: no cover
