@@ -171,6 +171,7 @@ broken measurement; why :math:`g^2/\hat v` is below 1 is not isolated.
 from __future__ import annotations
 
 import argparse
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -281,6 +282,30 @@ def _hidden_weights_hook(half: int, classes: int, visit, select=None):
     return register_optimizer_step_post_hook(hook)
 
 
+class AdamStep(NamedTuple):
+    """An Adam or AdamW step on one tensor, in double precision (see :func:`_adam_step`)."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    denom: torch.Tensor
+    old: torch.Tensor
+    new: torch.Tensor
+
+
+def _adam_step(optimizer, group, p, decoupled: bool = True) -> AdamStep:
+    r"""The step just taken on ``p``: the update :math:`u_t = \hat m/(\sqrt{\hat v}+\epsilon)`, :math:`\hat v`, the
+    denominator, :math:`w_{t+1}` and :math:`w_t` rebuilt from it: :math:`w_{t+1} = (1-\eta\lambda)w_t - \eta u_t` for
+    AdamW (``decoupled``), :math:`w_{t+1} = w_t - \eta u_t` for Adam + L2 (its decay is inside :math:`u`)."""
+    state, (b1, b2), lr = optimizer.state[p], group["betas"], group["lr"]
+    t = float(state["step"])
+    v = state["exp_avg_sq"].double() / (1 - b2**t)
+    denom = v.sqrt() + group["eps"]  # as torch.optim.Adam and AdamW divide
+    u = state["exp_avg"].double() / (1 - b1**t) / denom
+    new = p.detach().double()
+    old = (new + lr * u) / (1 - lr * group["weight_decay"]) if decoupled else new + lr * u
+    return AdamStep(u, v, denom, old, new)
+
+
 def _accumulate(sums: dict, layer: int, key: str, value) -> None:
     """Add ``value`` to ``sums[layer][key]`` (0 when absent)."""
     terms = sums.setdefault(layer, {})
@@ -385,13 +410,7 @@ def _balance_hook(half: int, classes: int, sums: dict):
         _accumulate(sums, layer, key, value)
 
     def visit(optimizer, group, p, layer: int) -> None:
-        state, (b1, b2), lr, wd = optimizer.state[p], group["betas"], group["lr"], group["weight_decay"]
-        t = float(state["step"])
-        v = state["exp_avg_sq"].double() / (1 - b2**t)
-        denom = v.sqrt() + group["eps"]  # as torch.optim.AdamW divides
-        u = state["exp_avg"].double() / (1 - b1**t) / denom
-        new = p.detach().double()
-        old = (new + lr * u) / (1 - lr * wd)  # w_t from w_{t+1} = (1 - lr wd) w_t - lr u_t
+        u, v, denom, old, new = _adam_step(optimizer, group, p)
         g = p.grad.double()
         x = g / denom
         if "start" not in sums.get(layer, {}):

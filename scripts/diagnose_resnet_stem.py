@@ -105,7 +105,7 @@ import dataclasses
 
 import numpy as np
 import torch
-from diagnose_gradient_correlation import _accumulate, _hidden_weights_hook  # scripts/ is on sys.path
+from diagnose_gradient_correlation import _accumulate, _adam_step, _hidden_weights_hook  # scripts/ is on sys.path
 from scipy.stats import spearmanr
 
 from wdcompanion import rotation
@@ -127,12 +127,9 @@ def random_walks(hyper: br.Hyperparameters, steps: int = 10000) -> None:
 def _hook(half: int, sums: dict):
     """After step ``half``, per filter of every convolution (3-D weight), the sums of the terms of the module docstring."""
     def visit(optimizer, group, p, layer: int) -> None:
-        state, (b1, b2), lr, wd = optimizer.state[p], group["betas"], group["lr"], group["weight_decay"]
-        t = float(state["step"])
-        denom = (state["exp_avg_sq"].double() / (1 - b2**t)).sqrt() + group["eps"]
-        u = (state["exp_avg"].double() / (1 - b1**t) / denom).flatten(1)
-        new = p.detach().double().flatten(1)
-        old = (new + lr * u) / (1 - lr * wd)  # w_t from w_{t+1} = (1 - lr wd) w_t - lr u_t
+        lr, wd = group["lr"], group["weight_decay"]
+        step = _adam_step(optimizer, group, p)
+        u, old, new = step.u.flatten(1), step.old.flatten(1), step.new.flatten(1)
         n2 = old.pow(2).sum(1)
         radial = (u * old).sum(1) ** 2 / n2
         cos = (old * new).sum(1) / (n2.sqrt() * new.norm(dim=1))

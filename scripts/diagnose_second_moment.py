@@ -187,6 +187,7 @@ import dataclasses
 
 import numpy as np
 import torch
+from diagnose_gradient_correlation import _adam_step  # scripts/ is on sys.path
 from scipy.stats import spearmanr
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -221,10 +222,11 @@ def _hook(steps: int, classes: int, sums: dict, l2: bool):
                     continue
                 terms = sums.setdefault(layer, {"quarters": np.zeros((QUARTERS, 2))})
                 layer += 1
-                state, (b1, b2), lr, eps = optimizer.state[p], group["betas"], group["lr"], group["eps"]
-                t = float(state["step"])
+                (_, b2), eps = group["betas"], group["eps"]
+                t = float(optimizer.state[p]["step"])
                 g = p.grad.double()
-                v = state["exp_avg_sq"].double() / (1 - b2**t)
+                step = _adam_step(optimizer, group, p, decoupled=not l2)
+                v = step.v
                 terms["quarters"][quarter] += (float(g.pow(2).sum()), float(v.sum()))
                 if not l2:
                     continue
@@ -234,10 +236,7 @@ def _hook(steps: int, classes: int, sums: dict, l2: bool):
                 terms["ema_g2"].mul_(b2).addcmul_(g, g, value=1 - b2)
                 if t_call <= steps // 2:
                     continue
-                denom = v.sqrt() + eps  # as torch.optim.Adam divides
-                u = state["exp_avg"].double() / (1 - b1**t) / denom
-                new = p.detach().double()
-                old = new + lr * u  # w_t from w_{t+1} = w_t - lr u_t
+                denom, old, new = step.denom, step.old, step.new
                 assert lam > 0, "Adam + L2 needs its L2 coefficient"
                 v_g = terms["ema_g2"] / (1 - b2**t)
                 denom_g = v_g.sqrt() + eps
@@ -338,12 +337,9 @@ def _ws_hook(half: int, classes: int, sums: dict):
             for p in group["params"]:
                 if p.ndim != 2 or p.shape[0] == classes:
                     continue
-                state, (b1, b2), lr, wd = optimizer.state[p], group["betas"], group["lr"], group["weight_decay"]
-                t = float(state["step"])
-                denom = (state["exp_avg_sq"].double() / (1 - b2**t)).sqrt() + group["eps"]
-                u = state["exp_avg"].double() / (1 - b1**t) / denom
-                new = centre(p.detach().double())
-                old = (new + lr * centre(u)) / (1 - lr * wd)  # w_t from w_{t+1} = (1 - lr wd) w_t - lr u_t, centred
+                lr, wd = group["lr"], group["weight_decay"]
+                step = _adam_step(optimizer, group, p)
+                u, denom, old, new = step.u, step.denom, centre(step.old), centre(step.new)
                 n2, u_c = old.pow(2).sum(1), centre(u)
                 cos = (old * new).sum(1) / (n2.sqrt() * new.norm(dim=1))
                 terms = sums.setdefault(layer, {key: torch.zeros(QUARTERS, p.shape[0], dtype=torch.float64)
